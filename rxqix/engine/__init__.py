@@ -1,0 +1,1 @@
+"""The local QIX-compatible engine, backed by DuckDB."""
