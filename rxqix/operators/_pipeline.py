@@ -1,0 +1,123 @@
+"""Operators that run the protocol pipelines on the frames Observable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import reactivex
+from reactivex import Observable
+from reactivex import operators as ops
+
+from rxqix import interceptors as stages
+from rxqix._protocol.rpc import Reply, Request, handles_of, is_notification
+
+Frame = dict[str, Any]
+Pending = MutableMapping[int, Request]
+
+
+def _stage(fn: Callable[[Reply], Reply]) -> Callable[[Observable[Reply]], Observable[Reply]]:
+    def run(reply: Reply) -> Reply:
+        if reply.error is not None:
+            return reply
+        try:
+            return fn(reply)
+        except Exception as exc:  # a stage failure fails this reply, not the stream
+            reply.error = exc
+            return reply
+
+    return ops.map(run)
+
+
+def correlate(pending: Pending) -> Callable[[Observable[Frame]], Observable[Reply]]:
+    """Pair each frame whose id is pending with its request; drop the rest.
+
+    ::
+
+        frames:  --r1--n--r2--x--|     (n: notification, x: unknown id)
+        replies: --R1-----R2-----|
+    """
+
+    def _correlate(source: Observable[Frame]) -> Observable[Reply]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            def on_next(frame: Frame) -> None:
+                request_id = frame.get("id")
+                if type(request_id) is not int:
+                    return
+                request = pending.pop(request_id, None)
+                if request is not None:
+                    observer.on_next(Reply(request, frame))
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return _correlate
+
+
+def map_engine_errors() -> Callable[[Observable[Reply]], Observable[Reply]]:
+    """Fail replies that carry a JSON-RPC ``error`` with an EngineError."""
+    return _stage(stages.map_engine_error)
+
+
+def merge_deltas(cache: stages.DeltaCache) -> Callable[[Observable[Reply]], Observable[Reply]]:
+    """Merge delta patches into the per-handle cache, in arrival order."""
+    return _stage(lambda reply: stages.merge_delta(reply, cache))
+
+
+def take_results() -> Callable[[Observable[Reply]], Observable[Reply]]:
+    """Take each reply's ``result`` object."""
+    return _stage(stages.take_result)
+
+
+def unwrap_out_params() -> Callable[[Observable[Reply]], Observable[Reply]]:
+    """Reduce each result to ``qReturn``, the single out-parameter, or the whole."""
+    return _stage(stages.unwrap_out_param)
+
+
+def response_pipeline(
+    pending: Pending, cache: stages.DeltaCache
+) -> Callable[[Observable[Frame]], Observable[Reply]]:
+    """The built-in response stages, from frames to settled replies."""
+    return reactivex.compose(
+        correlate(pending),
+        map_engine_errors(),
+        merge_deltas(cache),
+        take_results(),
+        unwrap_out_params(),
+    )
+
+
+def notifications() -> Callable[[Observable[Frame]], Observable[Frame]]:
+    """Keep the frames that are notifications: a method and no id."""
+    return ops.filter(is_notification)
+
+
+def handle_events() -> Callable[[Observable[Frame]], Observable[tuple[str, int]]]:
+    """Turn ``change`` and ``close`` lists into ``("changed"|"closed", handle)`` events.
+
+    ::
+
+        frames: --{change:[1,2]}--{close:[2]}--|
+        events: --(c1,c2)---------x2-----------|
+    """
+
+    def _events(source: Observable[Frame]) -> Observable[tuple[str, int]]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            def on_next(frame: Frame) -> None:
+                if "change" in frame:
+                    for handle in handles_of(frame, "change"):
+                        observer.on_next(("changed", handle))
+                if "close" in frame:
+                    for handle in handles_of(frame, "close"):
+                        observer.on_next(("closed", handle))
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return _events

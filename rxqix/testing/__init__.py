@@ -1,0 +1,1 @@
+"""Test tools for rxqix users: a pytest plugin, a fake engine, marble helpers."""
