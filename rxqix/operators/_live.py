@@ -43,20 +43,18 @@ def refetch_latest(
 
             def start() -> None:
                 state["busy"], state["stale"] = True, False
-                got: list[T] = []
+                got = [False]
 
                 def on_value(value: T) -> None:
-                    if not got:
-                        got.append(value)
+                    if not got[0]:
+                        got[0] = True
+                        if not state["stale"]:
+                            observer.on_next(value)
 
                 def on_end() -> None:
                     state["busy"] = False
-                    if state["done"]:
-                        return
-                    if state["stale"]:
+                    if state["stale"] and not state["done"]:
                         start()
-                    elif got:
-                        observer.on_next(got[0])
 
                 try:
                     fetched = fetch()
