@@ -1,0 +1,770 @@
+"""QIX object classes of the local engine: Global, Doc, GenericObject, Field.
+
+Each class answers the methods of one schema struct. A method implementation
+is tagged with :func:`qix` and receives a :class:`Call` plus the request's
+parameters, already bound in schema order with defaults filled. It returns:
+
+* for a method with one out-parameter in the schema, that value;
+* for a method with several, a :class:`Result` holding all of them;
+* for a method with none, the ``qReturn`` value, or :data:`VOID` when the
+  method returns nothing (the reply is then ``"result": {}``).
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from rxqix.engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from rxqix.engine.session import DocStateLike, EngineSession
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_STATE = "$"
+
+# LocalizedErrorCode values (schema enum) used here.
+INVALID_PATH = 4
+INVALID_PARAMETERS = 8
+APP_ALREADY_OPEN = 1002
+APP_NOT_FOUND = 1003
+APP_INVALID = 1007
+
+
+class _Void:
+    """Marker for methods whose reply is ``"result": {}``."""
+
+    def __repr__(self) -> str:
+        return "VOID"
+
+
+VOID: Any = _Void()
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A result given key by key, for methods with several out-parameters."""
+
+    values: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class Call:
+    """What one request's implementation can see and report back.
+
+    Attributes:
+        session: The engine session the request belongs to.
+        given: Names of the parameters the client really sent (the others
+            hold schema defaults, which are only shape samples).
+        changed: Handles to list in the reply's ``change``.
+        closed: Handles to list in the reply's ``close``.
+    """
+
+    session: EngineSession
+    given: frozenset[str] = frozenset()
+    changed: set[int] = field(default_factory=set)
+    closed: list[int] = field(default_factory=list)
+
+
+def qix(name: str) -> Callable[[F], F]:
+    """Mark a method as the implementation of the QIX method ``name``."""
+
+    def mark(func: F) -> F:
+        func.__qix_method__ = name  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+class QixObject:
+    """Base of every object that sits behind a handle."""
+
+    qtype: ClassVar[str] = ""
+    _methods: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        methods = dict(cls._methods)
+        for attr, value in vars(cls).items():
+            name = getattr(value, "__qix_method__", None)
+            if isinstance(name, str):
+                methods[name] = attr
+        cls._methods = methods
+
+    def __init__(self, session: EngineSession, handle: int) -> None:
+        self.session = session
+        self.handle = handle
+
+    def implementation(self, method: str) -> Callable[..., Any] | None:
+        """Return the bound implementation of a QIX method, or None."""
+        attr = self._methods.get(method)
+        return None if attr is None else getattr(self, attr)
+
+    def ref(self) -> dict[str, Any]:
+        """Return the object reference (``qReturn``) that names this handle."""
+        return {"qType": self.qtype, "qHandle": self.handle}
+
+    def on_close(self) -> None:
+        """Release what the object holds (called when its handle closes)."""
+
+
+def _state(name: Any, fallback: str = DEFAULT_STATE) -> str:
+    """Map an empty state name to the inherited one."""
+    return name if isinstance(name, str) and name else fallback
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# ---------------------------------------------------------------------------
+# Global
+
+
+class GlobalObject(QixObject):
+    """Handle -1: engine-wide methods."""
+
+    qtype = "Global"
+
+    @qix("EngineVersion")
+    def engine_version(self, call: Call) -> Any:
+        return {"qComponentVersion": call.session.engine_version}
+
+    @qix("ProductVersion")
+    def product_version(self, call: Call) -> Any:
+        return call.session.engine_version
+
+    @qix("QvVersion")
+    def qv_version(self, call: Call) -> Any:
+        return call.session.engine_version
+
+    @qix("OSName")
+    def os_name(self, call: Call) -> Any:
+        return platform.system()
+
+    @qix("OSVersion")
+    def os_version(self, call: Call) -> Any:
+        return platform.release()
+
+    @qix("QTProduct")
+    def qt_product(self, call: Call) -> Any:
+        return "rxqix"
+
+    @qix("IsDesktopMode")
+    def is_desktop_mode(self, call: Call) -> Any:
+        return False
+
+    @qix("AllowCreateApp")
+    def allow_create_app(self, call: Call) -> Any:
+        return True
+
+    @qix("GetUniqueID")
+    def get_unique_id(self, call: Call) -> Any:
+        return str(uuid.uuid4())
+
+    @qix("GetAuthenticatedUser")
+    def get_authenticated_user(self, call: Call) -> Any:
+        return "UserDirectory=LOCAL; UserId=anonymous"
+
+    @qix("AbortAll")
+    def abort_all(self, call: Call) -> Any:
+        # Requests run one at a time, so nothing is ever in flight to abort.
+        return VOID
+
+    @qix("AbortRequest")
+    def abort_request(self, call: Call, request_id: Any) -> Any:
+        return VOID
+
+    @qix("GetDocList")
+    def get_doc_list(self, call: Call) -> Any:
+        return call.session.catalog.doc_list()
+
+    @qix("OpenDoc")
+    def open_doc(
+        self,
+        call: Call,
+        doc_name: str,
+        user_name: str,
+        password: str,
+        serial: str,
+        no_data: bool,
+    ) -> Any:
+        doc = call.session.open_doc(doc_name)
+        call.changed.add(doc.handle)
+        return doc.ref()
+
+    @qix("GetActiveDoc")
+    def get_active_doc(self, call: Call) -> Any:
+        doc = call.session.doc
+        if doc is None:
+            raise EngineError(APP_INVALID, "No active document", "App invalid")
+        return doc.ref()
+
+
+# ---------------------------------------------------------------------------
+# Doc
+
+_EN_US_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+_EN_US_LONG_DAYS = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+]
+_EN_US_MONTHS = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+]  # fmt: skip
+_EN_US_LONG_MONTHS = [
+    "January", "February", "March", "April", "May", "June", "July",
+    "August", "September", "October", "November", "December",
+]  # fmt: skip
+
+
+def locale_info() -> dict[str, Any]:
+    """Return the en-US LocaleInfo the local engine runs with."""
+    return {
+        "qDecimalSep": ".",
+        "qThousandSep": ",",
+        "qListSep": ",",
+        "qMoneyDecimalSep": ".",
+        "qMoneyThousandSep": ",",
+        "qCurrentYear": datetime.now(UTC).year,
+        "qMoneyFmt": "$#,##0.00;-$#,##0.00",
+        "qTimeFmt": "h:mm:ss TT",
+        "qDateFmt": "M/D/YYYY",
+        "qTimestampFmt": "M/D/YYYY h:mm:ss[.fff] TT",
+        "qCalendarStrings": {
+            "qDayNames": list(_EN_US_DAYS),
+            "qMonthNames": list(_EN_US_MONTHS),
+            "qLongDayNames": list(_EN_US_LONG_DAYS),
+            "qLongMonthNames": list(_EN_US_LONG_MONTHS),
+        },
+        "qFirstWeekDay": 6,
+        "qBrokenWeeks": True,
+        "qReferenceDay": 0,
+        "qFirstMonthOfYear": 1,
+        "qCollation": "en-US",
+        "qNumericalAbbreviation": (
+            "3:k;6:M;9:G;12:T;15:P;18:E;21:Z;24:Y;"
+            "-3:m;-6:μ;-9:n;-12:p;-15:f;-18:a;-21:z;-24:y"
+        ),
+    }
+
+
+class DocObject(QixObject):
+    """Handle of the open app: its objects, fields and selection state."""
+
+    qtype = "Doc"
+
+    def __init__(
+        self,
+        session: EngineSession,
+        handle: int,
+        name: str,
+        app: Any,
+        state: DocStateLike,
+    ) -> None:
+        super().__init__(session, handle)
+        self.name = name
+        self.app = app
+        self.state = state
+        self.opened_at = _now_iso()
+        self.objects: dict[str, GenericObject] = {}
+        self._fields: dict[tuple[str, str], FieldObject] = {}
+
+    def ref(self) -> dict[str, Any]:
+        # The Python SDK reads qGenericId of OpenDoc's qReturn without fallback.
+        return {"qType": "Doc", "qHandle": self.handle, "qGenericId": self.name}
+
+    def object_handles(self) -> Iterator[int]:
+        """Yield the handles of the open generic objects."""
+        return (obj.handle for obj in self.objects.values())
+
+    def forget_object(self, obj: GenericObject) -> None:
+        """Drop an object whose handle closed."""
+        if self.objects.get(obj.object_id) is obj:
+            del self.objects[obj.object_id]
+
+    # -- objects ------------------------------------------------------------
+
+    @qix("CreateSessionObject")
+    def create_session_object(self, call: Call, prop: Any) -> Any:
+        obj = self._create(call, prop)
+        return obj.ref()
+
+    @qix("GetObject")
+    def get_object(self, call: Call, object_id: str) -> Any:
+        obj = self.objects.get(object_id)
+        if obj is None:
+            # enigma.js maps this shape to its OBJECT_NOT_FOUND error.
+            return {"qType": None, "qHandle": None}
+        return obj.ref()
+
+    @qix("DestroySessionObject")
+    def destroy_session_object(self, call: Call, object_id: str) -> Any:
+        obj = self.objects.get(object_id)
+        if obj is None:
+            return False
+        call.session.close_handle(obj.handle)
+        call.closed.append(obj.handle)
+        return True
+
+    def _create(self, call: Call, prop: Any) -> GenericObject:
+        info = prop.get("qInfo") if isinstance(prop, dict) else None
+        qtype = info.get("qType") if isinstance(info, dict) else None
+        if not isinstance(qtype, str) or not qtype:
+            raise EngineError(INVALID_PARAMETERS, "qInfo.qType", "Invalid parameters")
+        assert isinstance(info, dict)
+        object_id = info.get("qId")
+        if not isinstance(object_id, str) or not object_id or object_id in self.objects:
+            # An empty or taken id gets a generated one, as for CreateObject.
+            object_id = str(uuid.uuid4())
+        props = dict(prop)
+        props["qInfo"] = {**info, "qId": object_id, "qType": qtype}
+        handle = call.session.new_handle()
+        obj = GenericObject(call.session, handle, self, props)
+        self.objects[object_id] = obj
+        call.session.register(obj)
+        call.changed.add(handle)
+        return obj
+
+    # -- fields and selections ----------------------------------------------
+
+    @qix("GetField")
+    def get_field(self, call: Call, field_name: str, state_name: str) -> Any:
+        key = (field_name, _state(state_name))
+        obj = self._fields.get(key)
+        if obj is None or obj.handle not in call.session.handles:
+            obj = FieldObject(call.session, call.session.new_handle(), self, *key)
+            self._fields[key] = obj
+            call.session.register(obj)
+        return obj.ref()
+
+    @qix("ClearAll")
+    def clear_all(self, call: Call, locked_also: bool, state_name: str) -> Any:
+        self.state.clear_all(_state(state_name))
+        return VOID
+
+    # -- expressions ----------------------------------------------------------
+
+    @qix("Evaluate")
+    def evaluate(self, call: Call, expression: str) -> Any:
+        return self.state.evaluate(expression, DEFAULT_STATE)["qText"]
+
+    @qix("EvaluateEx")
+    def evaluate_ex(self, call: Call, expression: str) -> Any:
+        return dict(self.state.evaluate(expression, DEFAULT_STATE))
+
+    # -- app facts ------------------------------------------------------------
+
+    @qix("GetLocaleInfo")
+    def get_locale_info(self, call: Call) -> Any:
+        return locale_info()
+
+    @qix("GetAppLayout")
+    def get_app_layout(self, call: Call) -> Any:
+        # False booleans and empty strings are left out, as the engine does.
+        return {
+            "qTitle": self.name,
+            "qFileName": self.name,
+            "qLastReloadTime": self.session.catalog.reload_time(self.name),
+            "qStateNames": [],
+            "qMeta": {},
+            "qLocaleInfo": locale_info(),
+            "qHasData": True,
+            "qThumbnail": {},
+        }
+
+
+# ---------------------------------------------------------------------------
+# GenericObject
+
+# Defs the engine replaces by a computed counterpart that holds no items here
+# (the local apps have no library, bookmarks, variables, children or media).
+_EMPTY_LISTS = {
+    "qAppObjectListDef": "qAppObjectList",
+    "qChildListDef": "qChildList",
+    "qDimensionListDef": "qDimensionList",
+    "qMeasureListDef": "qMeasureList",
+    "qBookmarkListDef": "qBookmarkList",
+    "qVariableListDef": "qVariableList",
+    "qMediaListDef": "qMediaList",
+    "qExtensionListDef": "qExtensionList",
+}
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def resolve_path(root: Any, path: Any) -> Any:
+    """Return the node of a property tree a ``qPath`` points at.
+
+    Raises:
+        EngineError: LOCERR_GENERIC_INVALID_PATH when nothing is there.
+    """
+    if not isinstance(path, str):
+        raise EngineError(INVALID_PATH, str(path), "Invalid path")
+    node = root
+    for token in path.strip("/").split("/") if path.strip("/") else []:
+        key = _unescape(token)
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            raise EngineError(INVALID_PATH, path, "Invalid path")
+    return node
+
+
+def _expression_text(spec: Any) -> str:
+    expr = spec.get("qExpr", "") if isinstance(spec, dict) else spec
+    if not isinstance(expr, str):
+        return ""
+    # qExpr conventionally carries a leading "=" marking it as an expression.
+    return expr[1:] if expr.startswith("=") else expr
+
+
+class LayoutBuilder:
+    """Turns an object's properties into its layout for one state."""
+
+    def __init__(self, doc: DocObject, state: str) -> None:
+        self.doc = doc
+        self.state = state
+
+    def build(self, node: Any, state: str | None = None) -> Any:
+        """Return the layout form of a property node."""
+        state = state or self.state
+        if isinstance(node, dict):
+            if "qStringExpression" in node:
+                return self._string(node["qStringExpression"], state)
+            if "qValueExpression" in node:
+                return self._value(node["qValueExpression"], state)
+            return self.build_dict(node, state)
+        if isinstance(node, list):
+            return [self.build(item, state) for item in node]
+        return node
+
+    def build_dict(
+        self, node: Mapping[str, Any], state: str | None = None
+    ) -> dict[str, Any]:
+        """Return the layout form of a dict node, key by key."""
+        state = state or self.state
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            computed = self._computed(key, value, state)
+            if computed is None:
+                out[key] = self.build(value, state)
+            else:
+                out[computed[0]] = computed[1]
+        return out
+
+    def _computed(self, key: str, value: Any, state: str) -> tuple[str, Any] | None:
+        """Return the (key, value) a Def turns into, or None for plain keys."""
+        if not isinstance(value, dict) or not key.endswith("Def"):
+            return None
+        doc_state = self.doc.state
+        own = _state(value.get("qStateName"), state)
+        if key == "qHyperCubeDef":
+            return "qHyperCube", _with_extras(
+                doc_state.hypercube_layout(value, own), value
+            )
+        if key == "qListObjectDef":
+            layout = doc_state.list_object_layout(value, own)
+            return "qListObject", _with_extras(layout, value)
+        if key == "qSelectionObjectDef":
+            return "qSelectionObject", doc_state.selection_object(own)
+        if key == "qFieldListDef":
+            return "qFieldList", {"qItems": self._field_items()}
+        if key in _EMPTY_LISTS:
+            return _EMPTY_LISTS[key], {"qItems": []}
+        return None
+
+    def _field_items(self) -> list[dict[str, Any]]:
+        state = self.doc.state
+        return [
+            {"qName": name, "qCardinal": state.cardinal(name)}
+            for name in state.field_names()
+        ]
+
+    def _string(self, spec: Any, state: str) -> str:
+        return str(self.doc.state.evaluate(_expression_text(spec), state)["qText"])
+
+    def _value(self, spec: Any, state: str) -> Any:
+        value = self.doc.state.evaluate(_expression_text(spec), state)
+        return value["qNumber"] if value.get("qIsNumeric") else "NaN"
+
+
+def _with_extras(computed: dict[str, Any], definition: Mapping[str, Any]) -> Any:
+    """Copy user keys of a Def into its computed counterpart, as the engine does."""
+    extras = {
+        key: copy.deepcopy(val)
+        for key, val in definition.items()
+        if not key.startswith("q") and key not in computed
+    }
+    return {**computed, **extras} if extras else computed
+
+
+# Top-level keys GetLayout renders itself rather than passing through.
+_OWN_KEYS = frozenset({"qInfo", "qMetaDef"})
+
+
+class GenericObject(QixObject):
+    """A session object: properties in, layouts and data out."""
+
+    qtype = "GenericObject"
+
+    def __init__(
+        self,
+        session: EngineSession,
+        handle: int,
+        doc: DocObject,
+        props: dict[str, Any],
+    ) -> None:
+        super().__init__(session, handle)
+        self.doc = doc
+        self.props = props
+
+    @property
+    def object_id(self) -> str:
+        return str(self.props["qInfo"]["qId"])
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Return qInfo (a fresh dict: results must not share mutable parts)."""
+        return dict(self.props["qInfo"])
+
+    @property
+    def state_name(self) -> str:
+        return _state(self.props.get("qStateName"))
+
+    def ref(self) -> dict[str, Any]:
+        info = self.props["qInfo"]
+        return {
+            "qType": "GenericObject",
+            "qHandle": self.handle,
+            "qGenericType": info["qType"],
+            "qGenericId": info["qId"],
+        }
+
+    def on_close(self) -> None:
+        self.doc.forget_object(self)
+
+    def _def(self, path: Any) -> tuple[dict[str, Any], str]:
+        """Return the Def at ``path`` and the state it computes in."""
+        node = resolve_path(self.props, path)
+        if not isinstance(node, dict):
+            raise EngineError(INVALID_PATH, str(path), "Invalid path")
+        return node, _state(node.get("qStateName"), self.state_name)
+
+    # -- layout and properties ------------------------------------------------
+
+    @qix("GetLayout")
+    def get_layout(self, call: Call) -> Any:
+        rest = {k: v for k, v in self.props.items() if k not in _OWN_KEYS}
+        layout = {"qInfo": self.info}
+        layout.update(LayoutBuilder(self.doc, self.state_name).build_dict(rest))
+        # qMetaDef shows as qMeta; not being in selection mode is {}.
+        meta = self.props.get("qMetaDef")
+        layout["qMeta"] = copy.deepcopy(meta) if isinstance(meta, dict) else {}
+        layout["qSelectionInfo"] = {}
+        return layout
+
+    @qix("GetProperties")
+    def get_properties(self, call: Call) -> Any:
+        return copy.deepcopy(self.props)
+
+    @qix("SetProperties")
+    def set_properties(self, call: Call, prop: Any) -> Any:
+        if not isinstance(prop, dict):
+            raise EngineError(INVALID_PARAMETERS, "qProp", "Invalid parameters")
+        given = prop.get("qInfo")
+        info: dict[str, Any] = given if isinstance(given, dict) else {}
+        qtype = info.get("qType") or self.props["qInfo"]["qType"]
+        props = copy.deepcopy(prop)
+        # The object keeps its id whatever the new properties say.
+        props["qInfo"] = {**info, "qId": self.object_id, "qType": qtype}
+        self.props = props
+        call.changed.add(self.handle)
+        return VOID
+
+    @qix("GetInfo")
+    def get_info(self, call: Call) -> Any:
+        return self.info
+
+    # -- hypercubes -----------------------------------------------------------
+
+    @qix("GetHyperCubeData")
+    def get_hyper_cube_data(self, call: Call, path: str, pages: Any) -> Any:
+        definition, state = self._def(path)
+        return self.doc.state.hypercube_data(definition, _pages(pages), state)
+
+    @qix("SelectHyperCubeValues")
+    def select_hyper_cube_values(
+        self, call: Call, path: str, dim_no: int, values: Any, toggle_mode: bool
+    ) -> Any:
+        definition, state = self._def(path)
+        return self.doc.state.select_hypercube_values(
+            definition, int(dim_no), _ints(values), bool(toggle_mode), state
+        )
+
+    # -- list objects ---------------------------------------------------------
+
+    @qix("GetListObjectData")
+    def get_list_object_data(self, call: Call, path: str, pages: Any) -> Any:
+        definition, state = self._def(path)
+        return self.doc.state.list_object_data(definition, _pages(pages), state)
+
+    @qix("SelectListObjectValues")
+    def select_list_object_values(
+        self,
+        call: Call,
+        path: str,
+        values: Any,
+        toggle_mode: bool,
+        soft_lock: bool,
+    ) -> Any:
+        definition, state = self._def(path)
+        return self.doc.state.select_list_object_values(
+            definition, _ints(values), bool(toggle_mode), state
+        )
+
+    @qix("ClearSelections")
+    def clear_selections(self, call: Call, path: str, col_indices: Any) -> Any:
+        definition, state = self._def(path)
+        chosen = _ints(col_indices) if "qColIndices" in call.given else None
+        for name in self._fields_of(path, definition, chosen):
+            self.doc.state.clear_field(name, state)
+        return VOID
+
+    def _fields_of(
+        self, path: str, definition: dict[str, Any], columns: list[int] | None
+    ) -> list[str]:
+        """Return the fields behind a hypercube's dimensions or a list object."""
+        if "qDimensions" in definition or "qMeasures" in definition:
+            count = len(definition.get("qDimensions") or [])
+            indexes = range(count) if columns is None else columns
+            return [
+                self.doc.state.hypercube_field(definition, i)
+                for i in indexes
+                if 0 <= i < count
+            ]
+        field_defs = (definition.get("qDef") or {}).get("qFieldDefs") or []
+        if field_defs and isinstance(field_defs[0], str):
+            return [field_defs[0].removeprefix("=")]
+        return []
+
+
+def _ints(values: Any) -> list[int]:
+    if not isinstance(values, list):
+        raise EngineError(INVALID_PARAMETERS, "qValues", "Invalid parameters")
+    try:
+        return [int(v) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise EngineError(INVALID_PARAMETERS, "qValues", "Invalid parameters") from exc
+
+
+def _pages(pages: Any) -> list[dict[str, Any]]:
+    if not isinstance(pages, list) or not all(isinstance(p, dict) for p in pages):
+        raise EngineError(INVALID_PARAMETERS, "qPages", "Invalid parameters")
+    return pages
+
+
+# ---------------------------------------------------------------------------
+# Field
+
+
+class FieldObject(QixObject):
+    """A field handle from Doc.GetField, bound to one selection state."""
+
+    qtype = "Field"
+
+    def __init__(
+        self,
+        session: EngineSession,
+        handle: int,
+        doc: DocObject,
+        name: str,
+        state: str,
+    ) -> None:
+        super().__init__(session, handle)
+        self.doc = doc
+        self.name = name
+        self.state_name = state
+
+    def _exists(self) -> bool:
+        # Selections on a field that is not in the data model answer false.
+        return self.doc.state.has_field(self.name)
+
+    @qix("Select")
+    def select(
+        self, call: Call, match: str, soft_lock: bool, excluded_values_mode: int
+    ) -> Any:
+        return self._exists() and self.doc.state.select_match(
+            self.name, match, False, self.state_name
+        )
+
+    @qix("ToggleSelect")
+    def toggle_select(
+        self, call: Call, match: str, soft_lock: bool, excluded_values_mode: int
+    ) -> Any:
+        return self._exists() and self.doc.state.select_match(
+            self.name, match, True, self.state_name
+        )
+
+    @qix("SelectValues")
+    def select_values(
+        self, call: Call, field_values: Any, toggle_mode: bool, soft_lock: bool
+    ) -> Any:
+        if not isinstance(field_values, list):
+            raise EngineError(INVALID_PARAMETERS, "qFieldValues", "Invalid parameters")
+        return self._exists() and self.doc.state.select_values(
+            self.name, field_values, bool(toggle_mode), self.state_name
+        )
+
+    @qix("LowLevelSelect")
+    def low_level_select(
+        self, call: Call, values: Any, toggle_mode: bool, soft_lock: bool
+    ) -> Any:
+        return self._exists() and self.doc.state.select_elements(
+            self.name, _ints(values), bool(toggle_mode), self.state_name
+        )
+
+    @qix("SelectAll")
+    def select_all(self, call: Call, soft_lock: bool) -> Any:
+        if not self._exists():
+            return False
+        everything = list(range(self.doc.state.cardinal(self.name)))
+        return self.doc.state.select_elements(
+            self.name, everything, False, self.state_name
+        )
+
+    @qix("Clear")
+    def clear(self, call: Call) -> Any:
+        if not self._exists():
+            return False
+        self.doc.state.clear_field(self.name, self.state_name)
+        return True
+
+    @qix("GetCardinal")
+    def get_cardinal(self, call: Call) -> Any:
+        return self.doc.state.cardinal(self.name) if self._exists() else 0
+
+    @qix("GetAndMode")
+    def get_and_mode(self, call: Call) -> Any:
+        return False
+
+    @qix("GetNxProperties")
+    def get_nx_properties(self, call: Call) -> Any:
+        # qOneAndOnlyOne is false, and false booleans are left out.
+        return {}
