@@ -13,7 +13,9 @@ _END: Any = object()
 
 
 async def values(observable: Observable[T]) -> AsyncIterator[T]:
-    """Iterate over an Observable's values: ``async for layout in values(obj.layouts())``.
+    """Iterate over an Observable's values.
+
+    ``async for layout in values(obj.layouts()): ...``
 
     The subscription lives as long as the loop; leaving the loop disposes it.
     An ``on_error`` is raised from the loop.

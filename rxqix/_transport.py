@@ -59,12 +59,16 @@ def check_url(url: Any) -> str:
         InvalidUrlError: naming what is wrong with it.
     """
     if not isinstance(url, str) or not url:
-        raise InvalidUrlError(f"url must be a non-empty string, got {url!r}", "url", INVALID_URL)
+        raise InvalidUrlError(
+            f"url must be a non-empty string, got {url!r}", "url", INVALID_URL
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError as exc:
-        raise InvalidUrlError(f"malformed url {redact_url(url)!r}: {exc}", "url") from exc
+        raise InvalidUrlError(
+            f"malformed url {redact_url(url)!r}: {exc}", "url"
+        ) from exc
     if parts.scheme not in ("ws", "wss"):
         raise InvalidUrlError(
             f"url scheme must be ws or wss, got {parts.scheme or 'none'!r}", "url"
@@ -105,7 +109,11 @@ class Transport:
     @property
     def is_open(self) -> bool:
         """True from a successful open until the connection closes."""
-        return self._socket is not None and self.closed is not None and not self.closed.done()
+        return (
+            self._socket is not None
+            and self.closed is not None
+            and not self.closed.done()
+        )
 
     async def open(self) -> None:
         """Open the connection and start reading frames.
@@ -129,7 +137,7 @@ class Transport:
                     open_timeout=self._open_timeout,
                     compression=None,
                 )
-        except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+        except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
             self.closed.set_result((1006, str(exc)))
             raise ConnectionFailedError(
                 f"cannot connect to {redact_url(self.url)}: {exc}", original=exc
@@ -171,7 +179,9 @@ class Transport:
             self._log.error("! reading frames failed", exc_info=exc)
             reason = str(exc)
         finally:
-            self._log.info("= closed %s code=%s reason=%r", redact_url(self.url), code, reason)
+            self._log.info(
+                "= closed %s code=%s reason=%r", redact_url(self.url), code, reason
+            )
             self._socket = None
             assert self.closed is not None
             if not self.closed.done():
@@ -186,17 +196,25 @@ class Transport:
         socket = self._socket
         if socket is None or self.closed is None or self.closed.done():
             raise NotConnectedError("not connected", original=self._close_event())
-        text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(
+            frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
         if self._debug:
             self._log.debug("> %s", text)
         try:
             await socket.send(text)
         except websockets.exceptions.ConnectionClosed as exc:
-            raise NotConnectedError("socket closed", original=self._close_event()) from exc
+            raise NotConnectedError(
+                "socket closed", original=self._close_event()
+            ) from exc
         return text
 
     def _close_event(self) -> tuple[int, str] | None:
-        if self.closed is not None and self.closed.done() and not self.closed.cancelled():
+        if (
+            self.closed is not None
+            and self.closed.done()
+            and not self.closed.cancelled()
+        ):
             return self.closed.result()
         return None
 
@@ -210,7 +228,7 @@ class Transport:
         if self._reader is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._reader), timeout=5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._reader.cancel()
         if self.closed is None:
             return (code, reason)

@@ -87,10 +87,14 @@ class ApiObject:
         """Call a schema method by its QIX name: ``await obj.call("GetLayout")``."""
         spec = self._methods.get(method)
         if spec is None:
-            raise MethodNotFoundError(f"{self.type} has no method {method!r} in the schema")
+            raise MethodNotFoundError(
+                f"{self.type} has no method {method!r} in the schema"
+            )
         return await self.session.call(self, spec, build_params(spec, args, kwargs))
 
-    def watch(self, method: str = "GetLayout", *args: Any, **kwargs: Any) -> Observable[Any]:
+    def watch(
+        self, method: str = "GetLayout", *args: Any, **kwargs: Any
+    ) -> Observable[Any]:
         """Return a live Observable of ``method``'s result, refetched on change.
 
         It emits the current value on subscribe and a fresh one after each
@@ -123,7 +127,9 @@ class ApiObject:
         session = self.session
 
         def fetch() -> Observable[Any]:
-            return reactivex.from_future(session.spawn(self.call(method, *args, **kwargs)))
+            return reactivex.from_future(
+                session.spawn(self.call(method, *args, **kwargs))
+            )
 
         return self._changes.pipe(
             ops.start_with(None),
@@ -141,7 +147,13 @@ class ApiObject:
             self._changes.on_completed()
 
 
-_RESERVED = frozenset(dir(ApiObject)) | {"session", "handle", "type", "id", "generic_type"}
+_RESERVED = frozenset(dir(ApiObject)) | {
+    "session",
+    "handle",
+    "type",
+    "id",
+    "generic_type",
+}
 
 
 def _make_method(spec: Method) -> Callable[..., Awaitable[Any]]:

@@ -23,7 +23,10 @@ CARRIER_CUBE: dict[str, Any] = {
             {"qDef": {"qFieldDefs": ["carrier"], "qFieldLabels": ["Carrier"]}},
         ],
         "qMeasures": [
-            {"qDef": {"qDef": "Count(flight)", "qLabel": "Flights"}, "qSortBy": {"qSortByNumeric": -1}},
+            {
+                "qDef": {"qDef": "Count(flight)", "qLabel": "Flights"},
+                "qSortBy": {"qSortByNumeric": -1},
+            },
             {"qDef": {"qDef": "Avg(dep_delay)", "qLabel": "Mean dep. delay (min)"}},
         ],
         "qInterColumnSortOrder": [1, 0, 2],
@@ -37,7 +40,11 @@ def format_table(layout: dict[str, Any]) -> str:
     cube = layout["qHyperCube"]
     titles = [d["qFallbackTitle"] for d in cube["qDimensionInfo"]]
     titles += [m["qFallbackTitle"] for m in cube["qMeasureInfo"]]
-    rows = [[cell["qText"] for cell in row] for page in cube["qDataPages"] for row in page["qMatrix"]]
+    rows = [
+        [cell["qText"] for cell in row]
+        for page in cube["qDataPages"]
+        for row in page["qMatrix"]
+    ]
     widths = [max([len(t)] + [len(r[i]) for r in rows]) for i, t in enumerate(titles)]
 
     def line(cells: Sequence[str]) -> str:
@@ -63,7 +70,10 @@ async def _engine_url(url: str | None) -> AsyncIterator[str]:
     started = time.perf_counter()
     data = await asyncio.to_thread(nycflights13_app)
     async with Engine({DEMO_APP: data}) as engine:
-        print(f"local engine on {engine.url} (loaded in {time.perf_counter() - started:.2f} s)")
+        print(
+            f"local engine on {engine.url} "
+            f"(loaded in {time.perf_counter() - started:.2f} s)"
+        )
         yield engine.url
 
 
@@ -113,7 +123,9 @@ def _steps(doc: ApiObject) -> list[tuple[str, Any]]:
         await (await field("origin")).select("JFK")
 
     async def summer() -> None:
-        months = [{"qText": str(m), "qIsNumeric": True, "qNumber": m} for m in (6, 7, 8)]
+        months = [
+            {"qText": str(m), "qIsNumeric": True, "qNumber": m} for m in (6, 7, 8)
+        ]
         await (await field("month")).select_values(months)
 
     async def airline() -> None:
@@ -133,17 +145,25 @@ def _steps(doc: ApiObject) -> list[tuple[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rxqix`` command."""
     parser = argparse.ArgumentParser(prog="rxqix", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: traffic)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-vv: traffic)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="live layouts under selections on nycflights13")
+    demo = commands.add_parser(
+        "demo", help="live layouts under selections on nycflights13"
+    )
     demo.add_argument("--url", help="an engine URL instead of the local engine")
-    demo.add_argument("--app", default=DEMO_APP, help="the app to open (default: %(default)s)")
+    demo.add_argument(
+        "--app", default=DEMO_APP, help="the app to open (default: %(default)s)"
+    )
 
     serve = commands.add_parser("serve", help="run the local engine")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9076)
-    serve.add_argument("files", nargs="*", help="CSV or Parquet files (default: nycflights13)")
+    serve.add_argument(
+        "files", nargs="*", help="CSV or Parquet files (default: nycflights13)"
+    )
 
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]

@@ -98,7 +98,9 @@ class EnigmaError(RxqixError):
     enigma_error = True
     default_code = NOT_CONNECTED
 
-    def __init__(self, message: str, code: int | None = None, original: Any = None) -> None:
+    def __init__(
+        self, message: str, code: int | None = None, original: Any = None
+    ) -> None:
         super().__init__(message, self.default_code if code is None else code)
         self.original = original
 
@@ -130,7 +132,9 @@ class ConfigurationError(EnigmaError, ValueError):
 
     default_code = NO_CONFIG_SUPPLIED
 
-    def __init__(self, message: str, field: str | None = None, code: int | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, code: int | None = None
+    ) -> None:
         super().__init__(message, code)
         self.field = field
 

@@ -48,11 +48,13 @@ class ResponseInterceptor(Protocol):
 
     def on_fulfilled(self, session: Any, request: Request, result: Any) -> Any: ...
 
-    def on_rejected(self, session: Any, request: Request, error: BaseException) -> Any: ...
+    def on_rejected(
+        self, session: Any, request: Request, error: BaseException
+    ) -> Any: ...
 
 
 def delta_flag(request: Request, protocol_delta: bool) -> Request:
-    """Ask for a delta reply when the method has one out-parameter other than qSuccess."""
+    """Ask for a delta reply if the method has one out-parameter, not qSuccess."""
     if protocol_delta and request.out_key not in (None, "qSuccess"):
         request.delta = True
     return request
@@ -85,7 +87,8 @@ def merge_delta(reply: Reply, cache: DeltaCache) -> Reply:
     result = response.get("result")
     if not isinstance(result, dict):
         reply.error = PatchError(
-            "unexpected RPC response, expected array of patches", EXPECTED_ARRAY_OF_PATCHES
+            "unexpected RPC response, expected array of patches",
+            EXPECTED_ARRAY_OF_PATCHES,
         )
         return reply
     request = reply.request
@@ -140,7 +143,11 @@ def unwrap_out_param(reply: Reply) -> Reply:
 
 def is_object_ref(value: Any) -> bool:
     """Tell whether a value is an engine object reference with a handle and a type."""
-    return isinstance(value, dict) and bool(value.get("qHandle")) and bool(value.get("qType"))
+    return (
+        isinstance(value, dict)
+        and bool(value.get("qHandle"))
+        and bool(value.get("qType"))
+    )
 
 
 def is_null_ref(value: Any) -> bool:

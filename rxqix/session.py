@@ -31,7 +31,7 @@ import inspect
 import logging
 import ssl as ssl_module
 from collections.abc import Awaitable, Coroutine, Mapping, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
 from reactivex import Observable
@@ -56,7 +56,7 @@ T = TypeVar("T")
 logger = logging.getLogger("rxqix.session")
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     """The states of a session."""
 
     CREATED = "created"
@@ -150,7 +150,9 @@ class Session:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-        self.state: BehaviorSubject[SessionState] = BehaviorSubject(SessionState.CREATED)
+        self.state: BehaviorSubject[SessionState] = BehaviorSubject(
+            SessionState.CREATED
+        )
         self._notifications: Subject[Notification] = Subject()
         self._traffic: Subject[Traffic] = Subject()
         self.scheduler: AsyncIOScheduler | None = None
@@ -165,10 +167,14 @@ class Session:
 
     def notification(self, method: str) -> Observable[Any]:
         """The params of every notification named ``method`` (e.g. "OnConnected")."""
-        return self._notifications.pipe(
-            ops.filter(lambda n: n.method == method),
-            ops.map(lambda n: n.params),
-        )
+
+        def named(notification: Notification) -> bool:
+            return notification.method == method
+
+        def params(notification: Notification) -> Any:
+            return notification.params
+
+        return self._notifications.pipe(ops.filter(named), ops.map(params))
 
     @property
     def traffic(self) -> Observable[Traffic]:
@@ -288,7 +294,9 @@ class Session:
     def _wire(self, transport: Transport) -> None:
         frames = transport.frames
         frames.subscribe(self._on_traffic)
-        frames.pipe(response_pipeline(self._pending, self._delta)).subscribe(self._settle)
+        frames.pipe(response_pipeline(self._pending, self._delta)).subscribe(
+            self._settle
+        )
         frames.pipe(handle_events()).subscribe(self._on_handle_event)
         frames.pipe(notifications()).subscribe(self._on_notification)
         transport.errors.subscribe(self._on_protocol_error)
@@ -386,7 +394,10 @@ class Session:
     def _to_api(self, value: Any) -> Any:
         if stages.is_object_ref(value):
             return self._api_for(
-                value["qHandle"], value["qType"], value.get("qGenericId"), value.get("qGenericType")
+                value["qHandle"],
+                value["qType"],
+                value.get("qGenericId"),
+                value.get("qGenericType"),
             )
         if stages.is_null_ref(value):
             raise ObjectNotFoundError("object not found")

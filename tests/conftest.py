@@ -12,7 +12,7 @@ ENIGMA_PACKAGE = PEERS / "node_modules" / "enigma.js"
 
 @pytest.fixture(scope="session")
 def enigma_package() -> Path:
-    """The enigma.js npm package installed for the peer tests (npm ci in tests/peers)."""
+    """The enigma.js package of the peer tests (``npm ci`` in tests/peers)."""
     if not (ENIGMA_PACKAGE / "package.json").exists():
         pytest.fail(
             "enigma.js is not installed: run `npm ci --prefix tests/peers` "

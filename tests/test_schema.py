@@ -43,8 +43,12 @@ def test_every_bundled_method_matches_the_published_schema(enigma_package):
             method = schema.structs[struct][name]
             assert method.name == name
             assert [p.name for p in method.params] == [p["Name"] for p in spec["In"]]
-            assert [p.default for p in method.params] == [p.get("DefaultValue") for p in spec["In"]]
-            assert [p.optional for p in method.params] == [bool(p.get("Optional")) for p in spec["In"]]
+            assert [p.default for p in method.params] == [
+                p.get("DefaultValue") for p in spec["In"]
+            ]
+            assert [p.optional for p in method.params] == [
+                bool(p.get("Optional")) for p in spec["In"]
+            ]
             assert list(method.out) == [o["Name"] for o in spec["Out"]]
             checked += 1
     assert checked == sum(len(methods) for methods in published.values()) > 400
@@ -58,7 +62,9 @@ def test_python_names_are_snake_case_and_unique():
         assert len(set(names)) == len(names), struct
         for method in methods.values():
             assert method.py_name == snake_case(method.name)
-            assert [p.py_name for p in method.params] == [param_name(p.name) for p in method.params]
+            assert [p.py_name for p in method.params] == [
+                param_name(p.name) for p in method.params
+            ]
     assert schema.method("Global", "GetUniqueID").py_name == "get_unique_id"
     assert schema.method("Global", "OSName").py_name == "os_name"
     assert schema.method("Global", "OpenDoc").params[0].py_name == "doc_name"

@@ -25,6 +25,6 @@ def snake_case(name: str) -> str:
 
 
 def param_name(qix_name: str) -> str:
-    """Return the keyword-argument name for a QIX parameter (``qDocName`` -> ``doc_name``)."""
+    """Return the keyword name of a QIX parameter: ``qDocName`` -> ``doc_name``."""
     name = snake_case(_Q_PREFIX.sub("", qix_name))
     return name + "_" if keyword.iskeyword(name) else name

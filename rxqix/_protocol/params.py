@@ -32,7 +32,9 @@ def is_named_dict(method: Method, args: Sequence[Any]) -> bool:
     return all(key in names for key in args[0])
 
 
-def build_params(method: Method, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
+def build_params(
+    method: Method, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> list[Any]:
     """Return the positional params array for a call of ``method``.
 
     Raises:
@@ -57,7 +59,8 @@ def build_params(method: Method, args: Sequence[Any], kwargs: Mapping[str, Any])
             )
         if values[index] is not _MISSING:
             raise InvalidArgumentsError(
-                f"{method.py_name}() got more than one value for {params[index].py_name!r}"
+                f"{method.py_name}() got more than one value for "
+                f"{params[index].py_name!r}"
             )
         values[index] = value
 

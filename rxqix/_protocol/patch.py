@@ -32,7 +32,9 @@ def _unescape(part: str) -> str:
 
 def _parts(path: str) -> list[str]:
     if not path.startswith("/"):
-        raise PatchError(f"patch path must start with '/': {path!r}", PATCH_HAS_NO_PARENT)
+        raise PatchError(
+            f"patch path must start with '/': {path!r}", PATCH_HAS_NO_PARENT
+        )
     parts = [_unescape(part) for part in path[1:].split("/")]
     for part in parts:
         if part in _UNSAFE:
@@ -120,7 +122,8 @@ def _apply_root(doc: Any, op: dict[str, Any]) -> Any:
     if kind == "test":
         return doc
     raise PatchError(
-        f"patchee is not an object we can patch: {kind} on the root", PATCH_HAS_NO_PARENT
+        f"patchee is not an object we can patch: {kind} on the root",
+        PATCH_HAS_NO_PARENT,
     )
 
 

@@ -60,7 +60,9 @@ class Method:
         return self._by_name.get(key)
 
 
-def _method(struct: str, name: str, py_name: str, params: list[Param], out: list[str]) -> Method:
+def _method(
+    struct: str, name: str, py_name: str, params: list[Param], out: list[str]
+) -> Method:
     by_name: dict[str, int] = {}
     for index, param in enumerate(params):
         by_name[param.name] = index
@@ -131,7 +133,9 @@ def parse_schema(data: Mapping[str, Any]) -> Schema:
     )
 
 
-def load_schema(source: str | Path | Mapping[str, Any] | Schema | None = None) -> Schema:
+def load_schema(
+    source: str | Path | Mapping[str, Any] | Schema | None = None,
+) -> Schema:
     """Load a schema: the bundled one by default, or a path, a mapping or a Schema."""
     if isinstance(source, Schema):
         return source

@@ -16,7 +16,9 @@ Frame = dict[str, Any]
 Pending = MutableMapping[int, Request]
 
 
-def _stage(fn: Callable[[Reply], Reply]) -> Callable[[Observable[Reply]], Observable[Reply]]:
+def _stage(
+    fn: Callable[[Reply], Reply],
+) -> Callable[[Observable[Reply]], Observable[Reply]]:
     def run(reply: Reply) -> Reply:
         if reply.error is not None:
             return reply
@@ -62,7 +64,9 @@ def map_engine_errors() -> Callable[[Observable[Reply]], Observable[Reply]]:
     return _stage(stages.map_engine_error)
 
 
-def merge_deltas(cache: stages.DeltaCache) -> Callable[[Observable[Reply]], Observable[Reply]]:
+def merge_deltas(
+    cache: stages.DeltaCache,
+) -> Callable[[Observable[Reply]], Observable[Reply]]:
     """Merge delta patches into the per-handle cache, in arrival order."""
     return _stage(lambda reply: stages.merge_delta(reply, cache))
 

@@ -13,4 +13,11 @@ from rxqix._protocol.schema import Method, Param, Schema, bundled_schema, load_s
 
 ENGINE_SCHEMA_PATH = Path(__file__).resolve().parent / "engine.json"
 
-__all__ = ["ENGINE_SCHEMA_PATH", "Method", "Param", "Schema", "bundled_schema", "load_schema"]
+__all__ = [
+    "ENGINE_SCHEMA_PATH",
+    "Method",
+    "Param",
+    "Schema",
+    "bundled_schema",
+    "load_schema",
+]

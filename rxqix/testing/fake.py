@@ -4,7 +4,8 @@ It speaks the QIX wire format but knows nothing of apps: each request is
 answered by the ``respond`` function (or the ``replies`` table), and the test
 can push frames, drop the socket, or send garbage at any time.
 
->>> async with FakeEngine({"EngineVersion": {"qVersion": {"qComponentVersion": "1"}}}) as fake:
+>>> replies = {"EngineVersion": {"qVersion": {"qComponentVersion": "1"}}}
+>>> async with FakeEngine(replies) as fake:
 ...     session = rxqix.Session(fake.url)
 """
 
@@ -113,11 +114,16 @@ class FakeEngine:
             return result
         answer = self.replies.get(frame.get("method", ""))
         if callable(answer):
-            return answer(frame)
+            made: Frame | str | None = answer(frame)
+            return made
         if answer is None:
             return {
                 "jsonrpc": "2.0",
                 "id": frame.get("id"),
-                "error": {"code": -32601, "parameter": frame.get("method"), "message": "Method not found"},
+                "error": {
+                    "code": -32601,
+                    "parameter": frame.get("method"),
+                    "message": "Method not found",
+                },
             }
         return {"jsonrpc": "2.0", "id": frame.get("id"), "result": answer}

@@ -18,7 +18,12 @@ def ok(frame, result, **extra):
 
 
 DOC_REF = {"qType": "Doc", "qHandle": 1, "qGenericId": "app"}
-OBJ_REF = {"qType": "GenericObject", "qHandle": 2, "qGenericId": "o1", "qGenericType": "chart"}
+OBJ_REF = {
+    "qType": "GenericObject",
+    "qHandle": 2,
+    "qGenericId": "o1",
+    "qGenericType": "chart",
+}
 
 
 class App:
@@ -45,7 +50,15 @@ class App:
             return ok(frame, {"qReturn": {"qType": None, "qHandle": None}})
         if method == "GetBookmark":
             return ok(frame, {"qReturn": {"qType": "NoSuchStruct", "qHandle": 9}})
-        return {"jsonrpc": "2.0", "id": frame["id"], "error": {"code": -32601, "parameter": method, "message": "Method not found"}}
+        return {
+            "jsonrpc": "2.0",
+            "id": frame["id"],
+            "error": {
+                "code": -32601,
+                "parameter": method,
+                "message": "Method not found",
+            },
+        }
 
 
 @pytest.fixture
@@ -72,7 +85,12 @@ async def test_open_returns_the_same_global(app_engine):
     session = rxqix.Session(app_engine.url)
     first = await session.open()
     assert await session.open() is first
-    assert (first.handle, first.type, first.id, first.generic_type) == (-1, "Global", "Global", "Global")
+    assert (first.handle, first.type, first.id, first.generic_type) == (
+        -1,
+        "Global",
+        "Global",
+        "Global",
+    )
     await session.close()
 
 
@@ -80,9 +98,18 @@ async def test_calls_send_positional_params_with_delta_on(app_engine):
     """Requests carry the protocol keys, the handle, the params array and an id."""
     async with rxqix.Session(app_engine.url) as qix:
         doc = await qix.open_doc("app")
-        assert doc.type == "Doc" and doc.handle == 1 and doc.id == "app"
+        assert doc.type == "Doc"
+        assert doc.handle == 1
+        assert doc.id == "app"
         sent = app_engine.received[-1]
-        assert sent == {"delta": True, "handle": -1, "method": "OpenDoc", "params": ["app", "", "", "", False], "id": 1, "jsonrpc": "2.0"}
+        assert sent == {
+            "delta": True,
+            "handle": -1,
+            "method": "OpenDoc",
+            "params": ["app", "", "", "", False],
+            "id": 1,
+            "jsonrpc": "2.0",
+        }
 
 
 async def test_the_same_handle_gives_the_same_api_object(app_engine):
@@ -98,7 +125,9 @@ async def test_the_same_handle_gives_the_same_api_object(app_engine):
 async def test_engine_errors_raise_engine_error(app_engine):
     """A JSON-RPC error object becomes EngineError with the engine's fields."""
     async with rxqix.Session(app_engine.url) as qix:
-        with pytest.raises(rxqix.EngineError, match=r"^Method not found \(-32601\) in GetDocList") as info:
+        with pytest.raises(
+            rxqix.EngineError, match=r"^Method not found \(-32601\) in GetDocList"
+        ) as info:
             await qix.get_doc_list()
         assert info.value.code == -32601
         assert info.value.parameter == "GetDocList"
@@ -117,16 +146,27 @@ async def test_unknown_struct_type_raises_schema_error(app_engine):
     """A qType the schema lacks fails the call with code -8."""
     async with rxqix.Session(app_engine.url) as qix:
         doc = await qix.open_doc("app")
-        with pytest.raises(errors.SchemaError, match="^NoSuchStruct not found$") as info:
+        with pytest.raises(
+            errors.SchemaError, match="^NoSuchStruct not found$"
+        ) as info:
             await doc.get_bookmark("b")
         assert info.value.code == errors.SCHEMA_STRUCT_TYPE_NOT_FOUND
 
 
 async def test_a_method_missing_from_the_schema_raises(app_engine):
     """With a schema lacking EngineVersion, calling it raises MethodNotFoundError."""
-    schema = {"structs": {"Global": {"OpenDoc": {"In": [{"Name": "qDocName", "DefaultValue": ""}], "Out": []}}}}
+    schema = {
+        "structs": {
+            "Global": {
+                "OpenDoc": {"In": [{"Name": "qDocName", "DefaultValue": ""}], "Out": []}
+            }
+        }
+    }
     async with rxqix.Session(app_engine.url, schema=schema) as qix:
-        with pytest.raises(errors.MethodNotFoundError, match="^Global has no method 'engine_version' in the schema$"):
+        with pytest.raises(
+            errors.MethodNotFoundError,
+            match="^Global has no method 'engine_version' in the schema$",
+        ):
             await qix.engine_version()
         with pytest.raises(errors.MethodNotFoundError):
             await qix.call("EngineVersion")
@@ -156,7 +196,9 @@ async def test_refused_connection_raises_connection_failed():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     session = rxqix.Session(f"ws://127.0.0.1:{port}/app/x")
-    with pytest.raises(errors.ConnectionFailedError, match="^cannot connect to ") as info:
+    with pytest.raises(
+        errors.ConnectionFailedError, match="^cannot connect to "
+    ) as info:
         await session.open()
     assert info.value.code == errors.NOT_CONNECTED
     assert session.state.value is SessionState.CLOSED
@@ -203,7 +245,9 @@ async def test_non_json_frame_fails_pending_calls(app_engine):
 async def test_an_unsolicited_frame_is_never_a_reply(app_engine):
     """A pushed frame with a future id does not answer the call that later gets it."""
     async with rxqix.Session(app_engine.url) as qix:
-        await app_engine.push({"jsonrpc": "2.0", "id": 2, "result": {"qVersion": "bogus"}})
+        await app_engine.push(
+            {"jsonrpc": "2.0", "id": 2, "result": {"qVersion": "bogus"}}
+        )
         await asyncio.sleep(0.05)
         assert await qix.engine_version() == {"qComponentVersion": "12.1"}
 
@@ -215,7 +259,13 @@ async def test_notifications_are_routed_by_name(app_engine):
     session.notification("OnConnected").subscribe(connected.append)
     session.notifications.subscribe(other.append)
     await session.open()
-    await app_engine.push({"jsonrpc": "2.0", "method": "OnSessionTimedOut", "params": {"severity": "fatal"}})
+    await app_engine.push(
+        {
+            "jsonrpc": "2.0",
+            "method": "OnSessionTimedOut",
+            "params": {"severity": "fatal"},
+        }
+    )
     await asyncio.sleep(0.05)
     assert connected == [{"qSessionState": "SESSION_CREATED"}]
     assert [n.method for n in other] == ["OnConnected", "OnSessionTimedOut"]
@@ -230,8 +280,14 @@ async def test_traffic_shows_sent_and_received_frames(app_engine):
     qix = await session.open()
     await qix.engine_version()
     await session.close()
-    directions = [(t.direction, t.frame.get("method") or t.frame.get("id")) for t in seen]
-    assert directions == [("received", "OnConnected"), ("sent", "EngineVersion"), ("received", 1)]
+    directions = [
+        (t.direction, t.frame.get("method") or t.frame.get("id")) for t in seen
+    ]
+    assert directions == [
+        ("received", "OnConnected"),
+        ("sent", "EngineVersion"),
+        ("received", 1),
+    ]
 
 
 async def test_layouts_emit_on_subscribe_and_after_each_change(app_engine):

@@ -46,7 +46,9 @@ def test_falsy_values_are_sent_as_given():
 
 def test_defaults_are_fresh_copies():
     """Mutating a filled default never changes the schema's sample."""
-    first = build_params(schema.method("GenericObject", "GetHyperCubeData"), ["/q"], {"qPages": []})
+    first = build_params(
+        schema.method("GenericObject", "GetHyperCubeData"), ["/q"], {"qPages": []}
+    )
     assert first == ["/q", []]
     a = build_params(SELECT_VALUES, [], {"qFieldValues": [{"qText": "x"}]})
     assert a[0] == [{"qText": "x"}]
@@ -55,9 +57,17 @@ def test_defaults_are_fresh_copies():
 @pytest.mark.parametrize(
     ("args", "kwargs", "pattern"),
     [
-        (["a", "b", "c", "d", False, "extra"], {}, r"^open_doc\(\) takes 5 arguments, got 6$"),
+        (
+            ["a", "b", "c", "d", False, "extra"],
+            {},
+            r"^open_doc\(\) takes 5 arguments, got 6$",
+        ),
         ([], {"nope": 1}, r"^open_doc\(\) got an unexpected argument 'nope'$"),
-        (["app"], {"doc_name": "x"}, r"^open_doc\(\) got more than one value for 'doc_name'$"),
+        (
+            ["app"],
+            {"doc_name": "x"},
+            r"^open_doc\(\) got more than one value for 'doc_name'$",
+        ),
         ([], {}, r"^open_doc\(\) is missing required argument 'doc_name'$"),
     ],
 )

@@ -20,7 +20,9 @@ BASE = {
 
 def test_root_add_sets_the_whole_value():
     """The path "/" addresses the whole value, not the member named ""."""
-    assert apply_patches(None, [{"op": "add", "path": "/", "value": {"a": 1}}]) == {"a": 1}
+    assert apply_patches(None, [{"op": "add", "path": "/", "value": {"a": 1}}]) == {
+        "a": 1
+    }
 
 
 def test_root_primitive_is_kept_as_is():
@@ -44,15 +46,39 @@ def test_empty_patches_without_a_cache_give_an_empty_object():
 @pytest.mark.parametrize(
     ("patch", "check"),
     [
-        ({"op": "add", "path": "/prop", "value": "hello"}, lambda d: d["prop"] == "hello"),
-        ({"op": "add", "path": "/simpleArray/-", "value": "last"}, lambda d: d["simpleArray"][3] == "last"),
-        ({"op": "add", "path": "/simpleArray/1", "value": "mid"}, lambda d: d["simpleArray"] == [392, "mid", "string", False]),
-        ({"op": "replace", "path": "/simpleString", "value": "hi"}, lambda d: d["simpleString"] == "hi"),
-        ({"op": "replace", "path": "/complexObject", "value": {"x": True}}, lambda d: d["complexObject"] == {"x": True}),
-        ({"op": "replace", "path": "/simpleArray/1", "value": 5938}, lambda d: d["simpleArray"][1] == 5938),
+        (
+            {"op": "add", "path": "/prop", "value": "hello"},
+            lambda d: d["prop"] == "hello",
+        ),
+        (
+            {"op": "add", "path": "/simpleArray/-", "value": "last"},
+            lambda d: d["simpleArray"][3] == "last",
+        ),
+        (
+            {"op": "add", "path": "/simpleArray/1", "value": "mid"},
+            lambda d: d["simpleArray"] == [392, "mid", "string", False],
+        ),
+        (
+            {"op": "replace", "path": "/simpleString", "value": "hi"},
+            lambda d: d["simpleString"] == "hi",
+        ),
+        (
+            {"op": "replace", "path": "/complexObject", "value": {"x": True}},
+            lambda d: d["complexObject"] == {"x": True},
+        ),
+        (
+            {"op": "replace", "path": "/simpleArray/1", "value": 5938},
+            lambda d: d["simpleArray"][1] == 5938,
+        ),
         ({"op": "remove", "path": "/simpleString"}, lambda d: "simpleString" not in d),
-        ({"op": "remove", "path": "/simpleArray/1"}, lambda d: d["simpleArray"] == [392, False]),
-        ({"op": "replace", "path": "/complexObject/nested/foo", "value": False}, lambda d: d["complexObject"]["nested"]["foo"] is False),
+        (
+            {"op": "remove", "path": "/simpleArray/1"},
+            lambda d: d["simpleArray"] == [392, False],
+        ),
+        (
+            {"op": "replace", "path": "/complexObject/nested/foo", "value": False},
+            lambda d: d["complexObject"]["nested"]["foo"] is False,
+        ),
     ],
 )
 def test_patch_operations_apply(patch, check):
@@ -78,7 +104,9 @@ def test_cached_value_is_never_mutated():
 
 def test_rfc6901_escapes_are_decoded():
     """~1 and ~0 in a path mean / and ~."""
-    assert apply_patches({"a/b": 1}, [{"op": "replace", "path": "/a~1b", "value": 2}]) == {"a/b": 2}
+    assert apply_patches(
+        {"a/b": 1}, [{"op": "replace", "path": "/a~1b", "value": 2}]
+    ) == {"a/b": 2}
 
 
 @pytest.mark.parametrize(
