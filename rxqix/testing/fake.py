@@ -50,6 +50,7 @@ class FakeEngine:
         self.respond = respond
         self.greet = greet
         self.received: list[Frame] = []
+        self.handshakes: list[dict[str, str]] = []
         self.connections: list[ServerConnection] = []
         self._server: Server | None = None
 
@@ -90,6 +91,11 @@ class FakeEngine:
 
     async def _handle(self, connection: ServerConnection) -> None:
         self.connections.append(connection)
+        request = connection.request
+        if request is not None:
+            self.handshakes.append(
+                {"path": request.path, **dict(request.headers.raw_items())}
+            )
         try:
             if self.greet is not None:
                 await connection.send(json.dumps(self.greet))
