@@ -26,7 +26,7 @@ async def test_extra_headers_reach_the_engine():
 
 
 async def test_a_socket_factory_replaces_the_default():
-    """create_socket(url) is used to open the connection, as enigma.js's createSocket."""
+    """create_socket(url) opens the connection, as enigma.js's createSocket does."""
     urls = []
 
     def create_socket(url):
