@@ -42,8 +42,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def wait_for_engine(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for_engine(url: str, limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
     while True:
         try:
             async with websockets.connect(url):
@@ -123,7 +123,15 @@ def summary(times: list[float]) -> str:
     return f"median {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  (n={len(times)})"
 
 
-async def main() -> None:
+async def measure(url: str, rounds: int) -> tuple[list[float], list[float]]:
+    await wait_for_engine(url)
+    await rxqix_round(url, 1)  # warm the engine's caches and the app load
+    bare = await bare_round(url, rounds)
+    live = await rxqix_round(url, rounds)
+    return live, bare
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
@@ -135,24 +143,21 @@ async def main() -> None:
     )
     try:
         url = f"ws://127.0.0.1:{port}/app/nycflights13"
-        await wait_for_engine(url)
-        await rxqix_round(url, 1)  # warm the engine's caches and the app load
-        bare = await bare_round(url, args.rounds)
-        live = await rxqix_round(url, args.rounds)
+        live, bare = asyncio.run(measure(url, args.rounds))
     finally:
         engine.terminate()
         engine.wait(10)
 
+    ratio = statistics.median(live) / statistics.median(bare)
     print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, rxqix {rxqix.__version__}"
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"rxqix {rxqix.__version__}"
     )
     print("selection to fresh per-carrier layout, 336,776 flights:")
     print(f"  rxqix live layouts   {summary(live)}")
     print(f"  bare websockets      {summary(bare)}")
-    print(
-        f"  ratio (median)       {statistics.median(live) / statistics.median(bare):.2f}x"
-    )
+    print(f"  ratio (median)       {ratio:.2f}x")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
