@@ -120,7 +120,8 @@ async def bare_round(url: str, rounds: int) -> list[float]:
 def summary(times: list[float]) -> str:
     ordered = sorted(times)
     p95 = ordered[int(0.95 * (len(ordered) - 1))]
-    return f"median {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  (n={len(times)})"
+    median = statistics.median(times)
+    return f"median {median:6.1f} ms  p95 {p95:6.1f} ms  (n={len(times)})"
 
 
 async def measure(url: str, rounds: int) -> tuple[list[float], list[float]]:
