@@ -23,15 +23,19 @@ different clients. Instead, when a changed key contains ``/`` or ``~`` (or
 is one of the names enigma.js refuses in a path, such as ``__proto__``), the
 dict holding it is replaced whole.
 
-Equality uses Python's ``==`` as a fast first check (it runs in C), with two
-refinements at the leaves: NaN equals NaN, and a bool never equals a number.
-A bool/number swap of equal value nested inside a container that is otherwise
-equal (``[true]`` to ``[1]``) still passes the container check; QIX layouts
-never switch a key between the two types.
+Equality is strict about JSON types: ``true`` never equals ``1`` (Python's
+``==`` says it does), while an unchanged NaN equals itself (``==`` says it
+does not). To stay fast on large layouts the checks run in C where they can:
+``==`` rejects differing subtrees, and a subtree that ``==`` accepts is
+confirmed by comparing its ``marshal`` bytes, which keep bools, ints and
+floats apart. Only when those bytes differ (a bool/number swap, a NaN, other
+key order, values marshal cannot write) does the diff walk the subtree in
+Python.
 """
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,22 +48,46 @@ ROOT = "/"
 _UNSAFE_NAMES = frozenset({"__proto__", "constructor", "prototype"})
 
 
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
+
+# Version 2 writes no back-references, so equal values give equal bytes
+# whatever objects they happen to share.
+_MARSHAL_VERSION = 2
+
+
 def _unsafe(key: str) -> bool:
     return "/" in key or "~" in key or key in _UNSAFE_NAMES
 
 
 def _same(old: Any, new: Any) -> bool:
-    """Return True when two JSON values are equal for the wire."""
+    """Return True when two JSON values are certainly equal on the wire.
+
+    False may also mean "not proven equal": the caller then diffs the two
+    values, which yields no patches when they turn out to be equal.
+    """
     if old is new:
         return True
+    if type(old) in _LEAF_TYPES and type(new) in _LEAF_TYPES:
+        return _same_leaf(old, new)
     try:
-        equal = bool(old == new)
+        if not old == new:
+            return False
     except (TypeError, ValueError):
-        # Array-likes whose == is elementwise; treat them as changed.
+        # Array-likes whose == is elementwise: let the walk decide.
         return False
-    if equal:
-        # True == 1 in Python, but not on the wire.
-        return (type(old) is bool) == (type(new) is bool)
+    try:
+        return marshal.dumps(old, _MARSHAL_VERSION) == marshal.dumps(
+            new, _MARSHAL_VERSION
+        )
+    except ValueError:
+        return False
+
+
+def _same_leaf(old: Any, new: Any) -> bool:
+    if (type(old) is bool) != (type(new) is bool):
+        return False
+    if old == new:
+        return True
     # NaN != NaN, yet an unchanged NaN must not produce a patch.
     return (
         isinstance(old, float) and isinstance(new, float) and old != old and new != new
