@@ -17,16 +17,18 @@ from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
+from rxqix._events import Emitter
 from rxqix._protocol.params import build_params
 from rxqix._protocol.schema import Method, Schema
 from rxqix.errors import MethodNotFoundError, SchemaError
+from rxqix.mixins import MixinRegistry
 from rxqix.operators._live import refetch_latest, same_value, share_latest
 
 if TYPE_CHECKING:
     from rxqix.session import Session
 
 
-class ApiObject:
+class ApiObject(Emitter):
     """An engine object behind a handle.
 
     Attributes:
@@ -35,6 +37,10 @@ class ApiObject:
         id: the object id (``qGenericId``), or None.
         type: the struct type, e.g. ``GenericObject``.
         generic_type: the object's ``qInfo.qType``, e.g. ``barchart``, or None.
+
+    Events (``on(event, fn)`` or ``events(event)``): ``changed``, ``closed``,
+    ``traffic:*`` ``(direction, frame)``, ``traffic:sent`` and
+    ``traffic:received`` ``(frame)``.
     """
 
     _struct: str = ""
@@ -48,6 +54,7 @@ class ApiObject:
         id: str | None = None,
         generic_type: str | None = None,
     ) -> None:
+        super().__init__()
         self.session = session
         self.handle = handle
         self.type = type
@@ -139,11 +146,14 @@ class ApiObject:
         )
 
     def _notify_changed(self) -> None:
+        self.emit("changed")
         self._changes.on_next(None)
 
     def _notify_closed(self) -> None:
         if not self.is_closed:
             self.is_closed = True
+            self.emit("closed")
+            self.remove_all_listeners()
             self._changes.on_completed()
 
 
@@ -199,13 +209,21 @@ def build_class(schema: Schema, struct: str) -> type[ApiObject]:
 class ApiFactory:
     """Builds and caches the API class of each struct for one schema."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, mixins: MixinRegistry | None = None) -> None:
         self.schema = schema
+        self.mixins = mixins or MixinRegistry()
         self._classes: dict[str, type[ApiObject]] = {}
 
     def class_for(self, struct: str) -> type[ApiObject]:
-        """Return the generated class of a struct (SchemaError if unknown)."""
+        """Return the generated class of a struct, with its struct-type mixins.
+
+        Raises:
+            SchemaError: the schema has no such struct (code -8).
+            MixinError: a mixin misuses override or extend (codes -9, -10).
+        """
         cls = self._classes.get(struct)
         if cls is None:
-            cls = self._classes[struct] = build_class(self.schema, struct)
+            cls = build_class(self.schema, struct)
+            self.mixins.weave_class(cls, struct)
+            self._classes[struct] = cls
         return cls

@@ -1,14 +1,16 @@
 """Sessions: one websocket to the engine, its pipelines and its state.
 
 Theory of operation. The transport pushes decoded frames into a hot
-Observable. Three pipelines hang off it, subscribed in this order:
+Observable. Four subscribers hang off it, in this order:
 
-1. replies: frames whose id is pending run the built-in response stages
+1. traffic: each frame goes to the traffic stream and events (the session's,
+   and the API object's whose request it answers);
+2. replies: frames whose id is pending run the built-in response stages
    (engine errors, delta merge, result, out-parameter) in arrival order and
    settle the waiting call;
-2. handle events: ``change`` and ``close`` lists reach the API objects, which
+3. handle events: ``change`` and ``close`` lists reach the API objects, which
    drive their live layouts;
-3. notifications: frames with a method and no id.
+4. notifications: frames with a method and no id.
 
 A call builds a :class:`Request`, runs the request pipeline (delta flag, user
 request interceptors), registers it as pending and sends it. When its reply
@@ -18,10 +20,12 @@ become API objects. Every way out of ``opened`` fails the pending calls.
 ``state`` is a BehaviorSubject of :class:`SessionState`::
 
     created -> opening -> opened -> closing -> closed
-                  |          |
-                  +--------> closed (failed open / lost socket)
-                             |
-                             +-> suspended (suspend_on_close)
+                  |        |  ^
+                  v        v  |
+                closed   suspended -> resuming
+                           |   ^          |
+                           |   +----------+  (resume failed)
+                           +-> closing -> closed
 """
 
 from __future__ import annotations
@@ -29,8 +33,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import ssl as ssl_module
-from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
@@ -39,21 +42,29 @@ from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import BehaviorSubject, Subject
 
+from rxqix import config as configuration
 from rxqix import interceptors as stages
+from rxqix._events import Emitter
 from rxqix._protocol.rpc import Reply, Request
-from rxqix._protocol.schema import Method, Schema, load_schema
-from rxqix._transport import SocketFactory, Transport, check_url, redact_url
+from rxqix._protocol.schema import Method, load_schema
+from rxqix._transport import Transport, check_url, redact_url
 from rxqix.api import ApiFactory, ApiObject
 from rxqix.errors import (
     ConfigurationError,
     NotConnectedError,
     ObjectNotFoundError,
+    SessionNotAttachedError,
     SessionSuspendedError,
 )
+from rxqix.mixins import MixinRegistry
 from rxqix.operators._pipeline import handle_events, notifications, response_pipeline
 
 T = TypeVar("T")
 logger = logging.getLogger("rxqix.session")
+
+NORMAL_CLOSURE = 1000
+SUSPEND_CODE = 4000
+UNRECOVERABLE = frozenset({"Field", "Variable"})
 
 
 class SessionState(StrEnum):
@@ -63,8 +74,16 @@ class SessionState(StrEnum):
     OPENING = "opening"
     OPENED = "opened"
     SUSPENDED = "suspended"
+    RESUMING = "resuming"
     CLOSING = "closing"
     CLOSED = "closed"
+
+
+class CloseEvent(NamedTuple):
+    """How a socket closed: the websocket close ``code`` and ``reason``."""
+
+    code: int
+    reason: str
 
 
 class Notification(NamedTuple):
@@ -81,74 +100,73 @@ class Traffic(NamedTuple):
     frame: dict[str, Any]
 
 
-class Session:
+class Session(Emitter):
     """A session with a QIX engine over one websocket.
 
     Args:
         url: the engine URL, ``ws://`` or ``wss://``.
         schema: a schema path, mapping or Schema; the bundled one by default.
-        create_socket: replaces the default websocket (enigma.js's createSocket).
+        create_socket: ``create_socket(url)`` returns (an awaitable of) a
+            websockets-style connection; replaces the default socket, as
+            enigma.js's createSocket (auth headers, certificates, cookies).
         headers: extra HTTP headers for the handshake (never logged).
         subprotocols: websocket subprotocols to offer.
-        ssl: an SSL context for wss:// URLs (client certificates, private CAs).
+        ssl: an SSL context for ``wss://`` URLs.
         protocol: keys merged into every request; ``delta`` (default True)
             turns the delta protocol on or off.
         suspend_on_close: turn a lost socket into a suspended session.
+        mixins: see :mod:`rxqix.mixins`.
         request_interceptors: run on each request, after the delta flag.
         response_interceptors: run on each reply, before API objects are made.
         logger: the logger to use instead of ``rxqix.session``.
+        open_timeout: seconds to wait for the websocket handshake.
+        resume_timeout: seconds :meth:`resume` waits for OnConnected (5).
+
+    Events (``on(event, fn)`` or ``events(event)``): ``opened``, ``closed``
+    ``(CloseEvent)``, ``suspended`` ``({"initiator", "code", "reason"})``,
+    ``resumed``, ``notification:*`` ``(method, params)``,
+    ``notification:<method>`` ``(params)``, ``traffic:*`` ``(direction,
+    frame)``, ``traffic:sent`` and ``traffic:received`` ``(frame)``,
+    ``socket-error`` ``(error)``.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        schema: str | Mapping[str, Any] | Schema | None = None,
-        create_socket: SocketFactory | None = None,
-        headers: Mapping[str, str] | None = None,
-        subprotocols: Sequence[str] | None = None,
-        ssl: ssl_module.SSLContext | None = None,
-        protocol: Mapping[str, Any] | None = None,
-        suspend_on_close: bool = False,
-        request_interceptors: Sequence[Any] = (),
-        response_interceptors: Sequence[Any] = (),
-        logger: logging.Logger | None = None,
-        open_timeout: float | None = 10.0,
-    ) -> None:
-        self.url = check_url(url)
-        if create_socket is not None and not callable(create_socket):
-            raise ConfigurationError("create_socket must be callable", "create_socket")
-        if protocol is not None and not isinstance(protocol, Mapping):
-            raise ConfigurationError("protocol must be a mapping", "protocol")
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__()
+        fields = configuration.normalize(None, {"url": url, **options})
+        self.config: dict[str, Any] = fields
+        self.url = check_url(fields["url"])
         try:
-            self.schema = load_schema(schema)
-        except (OSError, ValueError, TypeError) as exc:
+            self.schema = load_schema(fields.get("schema"))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ConfigurationError(f"cannot load schema: {exc}", "schema") from exc
-        self.protocol: dict[str, Any] = {"delta": True, **(protocol or {})}
-        self.suspend_on_close = suspend_on_close
-        self.request_interceptors = list(request_interceptors)
-        self.response_interceptors = list(response_interceptors)
-        self._log = logger or globals()["logger"]
-
-        self._transport_options: dict[str, Any] = {
-            "create_socket": create_socket,
-            "headers": headers,
-            "subprotocols": subprotocols,
-            "ssl": ssl,
-            "open_timeout": open_timeout,
+        self.protocol: dict[str, Any] = {
+            "delta": True,
+            **(fields.get("protocol") or {}),
         }
+        self.suspend_on_close: bool = fields.get("suspend_on_close", False)
+        self.request_interceptors = list(fields.get("request_interceptors", ()))
+        self.response_interceptors = list(fields.get("response_interceptors", ()))
+        self.resume_timeout: float = fields.get("resume_timeout") or 5.0
+        self._log: logging.Logger = fields.get("logger") or logger
+        self._transport_options: dict[str, Any] = {
+            key: fields.get(key)
+            for key in ("create_socket", "headers", "subprotocols", "ssl")
+        }
+        self._transport_options["open_timeout"] = fields.get("open_timeout", 10.0)
+
+        self._factory = ApiFactory(self.schema, MixinRegistry(fields.get("mixins", ())))
         self._transport: Transport | None = None
-        self._factory = ApiFactory(self.schema)
         self._apis: dict[int, ApiObject] = {}
         self._pending: dict[int, Request] = {}
         self._waiters: dict[int, asyncio.Future[Reply]] = {}
         self._delta: stages.DeltaCache = {}
         self._next_id = 0
         self._closing_by_us = False
-        self._last_close: tuple[int, str] | None = None
+        self._last_close: CloseEvent | None = None
         self._open_task: asyncio.Task[ApiObject] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open_doc_params: list[Any] | dict[str, Any] | None = None
+        self._connected: asyncio.Future[str] | None = None
 
         self.state: BehaviorSubject[SessionState] = BehaviorSubject(
             SessionState.CREATED
@@ -193,23 +211,78 @@ class Session:
     async def open(self) -> ApiObject:
         """Open the socket and return the Global API; later calls return it again.
 
+        A session that was closed opens a new socket; a failed open may be
+        retried by calling ``open()`` again.
+
         Raises:
             ConnectionFailedError: when the socket cannot be opened.
         """
-        if self._open_task is None or self.state.value is SessionState.CLOSED:
-            self._open_task = asyncio.ensure_future(self._open())
-        return await asyncio.shield(self._open_task)
+        task = self._open_task
+        if task is None or self.state.value is SessionState.CLOSED:
+            task = self._open_task = asyncio.ensure_future(self._open())
+        return await asyncio.shield(task)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the socket; pending calls fail and every API object closes."""
-        transport = self._transport
-        if transport is None or self.state.value is SessionState.CLOSED:
-            self._set_state(SessionState.CLOSED, "close before open")
+    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the socket; pending calls fail and every API object closes.
+
+        ``closed`` is emitted once. Closing a session that never opened, or is
+        closed already, does nothing.
+        """
+        state = self.state.value
+        if state in (SessionState.CREATED, SessionState.CLOSED):
             return
         self._closing_by_us = True
         self._set_state(SessionState.CLOSING, f"close({code})")
-        event = await transport.close(code, reason)
+        event = CloseEvent(code, reason)
+        if self._transport is not None and self._transport.is_open:
+            event = CloseEvent(*await self._transport.close(code, reason))
         self._finish_close(event)
+
+    async def suspend(self, code: int = SUSPEND_CODE, reason: str = "") -> None:
+        """Close the socket but keep the API objects, to :meth:`resume` later.
+
+        Pending calls fail with NOT_CONNECTED; calls made while suspended fail
+        with SESSION_SUSPENDED.
+
+        Raises:
+            NotConnectedError: when the session is not open.
+        """
+        if self.state.value is not SessionState.OPENED:
+            raise NotConnectedError(
+                f"cannot suspend a session that is {self.state.value}"
+            )
+        self._set_state(SessionState.SUSPENDED, f"suspend({code})")
+        assert self._transport is not None
+        event = CloseEvent(*await self._transport.close(code, reason))
+        self._last_close = event
+        self._fail_pending(NotConnectedError("socket closed", original=event))
+        self.emit("suspended", {"initiator": "manual", "code": code, "reason": reason})
+
+    async def resume(self, only_if_attached: bool = False) -> None:
+        """Reconnect a suspended session and restore its API objects.
+
+        Waits for OnConnected (``resume_timeout`` seconds, then assumes a new
+        engine session). When the engine session was kept (SESSION_ATTACHED),
+        every API object gets ``changed``. When it is new (SESSION_CREATED),
+        the doc is reopened and each object looked up again by id: those found
+        get ``changed`` (with a new handle), the others ``closed``.
+
+        Raises:
+            SessionNotAttachedError: ``only_if_attached`` and a new session.
+            NotConnectedError: the session is not suspended, or reconnecting failed.
+        """
+        state = self.state.value
+        if state is SessionState.OPENED:
+            return
+        if state is not SessionState.SUSPENDED:
+            raise NotConnectedError(f"cannot resume a session that is {state.value}")
+        self._set_state(SessionState.RESUMING, "resume")
+        try:
+            restored, lost = await self._reattach(only_if_attached)
+        except BaseException:
+            self._set_state(SessionState.SUSPENDED, "resume failed")
+            raise
+        self._commit_resume(restored, lost)
 
     async def __aenter__(self) -> ApiObject:
         return await self.open()
@@ -230,7 +303,7 @@ class Session:
             NotConnectedError: without an open socket, or when it closes first.
             EngineError: when the engine answers with an error.
         """
-        if self.state.value is SessionState.SUSPENDED:
+        if self.state.value in (SessionState.SUSPENDED, SessionState.RESUMING):
             raise SessionSuspendedError("session suspended", original=self._last_close)
         transport = self._transport
         if transport is None or not transport.is_open:
@@ -241,26 +314,12 @@ class Session:
         request.tries += 1
         stages.delta_flag(request, bool(self.protocol.get("delta")))
         for interceptor in self.request_interceptors:
-            handler = getattr(interceptor, "on_fulfilled", None)
+            handler = configuration.handler(interceptor, "on_fulfilled")
             if handler is not None:
                 request = await _resolve(handler(self, request))
+        request.retry = lambda: self.send(request)
 
-        request_id = request.id
-        assert request_id is not None
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Reply] = loop.create_future()
-        self._pending[request_id] = request
-        self._waiters[request_id] = waiter
-        wire = request.to_wire(self.protocol)
-        try:
-            await transport.send(wire)
-        except BaseException:
-            self._pending.pop(request_id, None)
-            self._waiters.pop(request_id, None)
-            raise
-        if self._traffic.observers:
-            self._traffic.on_next(Traffic("sent", wire))
-        reply = await waiter
+        reply = await self._exchange(transport, request, request.to_wire(self.protocol))
         return await self._finish(request, reply)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
@@ -270,30 +329,85 @@ class Session:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    # -- opening and closing --------------------------------------------------
+    # -- the wire ---------------------------------------------------------------
+
+    async def _exchange(
+        self, transport: Transport, request: Request, wire: dict[str, Any]
+    ) -> Reply:
+        request_id = request.id
+        assert request_id is not None
+        waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = request
+        self._waiters[request_id] = waiter
+        try:
+            await transport.send(wire)
+        except BaseException:
+            self._pending.pop(request_id, None)
+            self._waiters.pop(request_id, None)
+            raise
+        if request.method == "OpenDoc":
+            self._open_doc_params = request.params
+        self._emit_traffic("sent", wire, request.handle)
+        return await waiter
+
+    async def _raw_call(self, method: str, params: list[Any], handle: int = -1) -> Any:
+        """Send a request with no interceptors and no protocol keys; the result."""
+        assert self._transport is not None
+        self._next_id += 1
+        request = Request(handle, method, params, id=self._next_id)
+        wire = {"handle": handle, "method": method, "params": params, "id": request.id}
+        wire["jsonrpc"] = "2.0"
+        reply = await self._exchange(self._transport, request, wire)
+        if reply.error is not None:
+            raise reply.error
+        return reply.response.get("result")
+
+    def _emit_traffic(self, direction: str, frame: dict[str, Any], handle: Any) -> None:
+        if self._traffic.observers:
+            self._traffic.on_next(Traffic(direction, frame))
+        if self._listeners:
+            self.emit("traffic:*", direction, frame)
+            self.emit(f"traffic:{direction}", frame)
+        api = self._apis.get(handle) if handle is not None else None
+        if api is not None and api._listeners:
+            api.emit("traffic:*", direction, frame)
+            api.emit(f"traffic:{direction}", frame)
+
+    # -- opening, closing, suspending -----------------------------------------
+
+    async def _connect(self) -> Transport:
+        loop = asyncio.get_running_loop()
+        self.scheduler = AsyncIOScheduler(loop)
+        self._connected = loop.create_future()
+        transport = Transport(self.url, logger_=None, **self._transport_options)
+        self._wire(transport)
+        await transport.open()
+        self._transport = transport
+        assert transport.closed is not None
+        transport.closed.add_done_callback(
+            lambda closed: self._on_socket_closed(transport, closed)
+        )
+        return transport
 
     async def _open(self) -> ApiObject:
-        self._loop = asyncio.get_running_loop()
-        self.scheduler = AsyncIOScheduler(self._loop)
         self._set_state(SessionState.OPENING, redact_url(self.url))
-        transport = Transport(self.url, **self._transport_options)
         self._closing_by_us = False
+        self._delta.clear()
         try:
-            await transport.open()
+            await self._connect()
+            self.global_ = self._api_for(-1, "Global", "Global", "Global")
         except BaseException as exc:
             self._set_state(SessionState.CLOSED, f"open failed: {exc}")
+            if self._transport is not None:
+                await self._transport.close()
             raise
-        self._transport = transport
-        self._wire(transport)
-        self.global_ = self._api_for(-1, "Global", "Global", "Global")
         self._set_state(SessionState.OPENED, "socket open")
-        assert transport.closed is not None
-        transport.closed.add_done_callback(self._on_socket_closed)
+        self.emit("opened")
         return self.global_
 
     def _wire(self, transport: Transport) -> None:
         frames = transport.frames
-        frames.subscribe(self._on_traffic)
+        frames.subscribe(self._on_frame)
         frames.pipe(response_pipeline(self._pending, self._delta)).subscribe(
             self._settle
         )
@@ -301,26 +415,36 @@ class Session:
         frames.pipe(notifications()).subscribe(self._on_notification)
         transport.errors.subscribe(self._on_protocol_error)
 
-    def _on_socket_closed(self, closed: asyncio.Future[tuple[int, str]]) -> None:
-        event = closed.result()
+    def _on_socket_closed(
+        self, transport: Transport, closed: asyncio.Future[tuple[int, str]]
+    ) -> None:
+        if transport is not self._transport:
+            return
+        event = CloseEvent(*closed.result())
         self._last_close = event
         self._fail_pending(NotConnectedError("socket closed", original=event))
         if self._closing_by_us or self.state.value is not SessionState.OPENED:
             return
-        code, reason = event
         if self.suspend_on_close:
-            self._set_state(SessionState.SUSPENDED, f"socket lost ({code} {reason!r})")
+            self._set_state(SessionState.SUSPENDED, f"socket lost ({event.code})")
+            self.emit(
+                "suspended",
+                {"initiator": "network", "code": event.code, "reason": event.reason},
+            )
         else:
             self._finish_close(event)
 
-    def _finish_close(self, event: tuple[int, str]) -> None:
+    def _finish_close(self, event: CloseEvent) -> None:
         self._last_close = event
         self._fail_pending(NotConnectedError("socket closed", original=event))
         for api in list(self._apis.values()):
             api._notify_closed()
         self._apis.clear()
         self._delta.clear()
-        self._set_state(SessionState.CLOSED, f"code={event[0]} reason={event[1]!r}")
+        self._set_state(
+            SessionState.CLOSED, f"code={event.code} reason={event.reason!r}"
+        )
+        self.emit("closed", event)
 
     def _fail_pending(self, error: BaseException) -> None:
         waiters, self._waiters = self._waiters, {}
@@ -334,11 +458,110 @@ class Session:
             self._log.info("= %s (%s)", state.value, reason)
             self.state.on_next(state)
 
+    # -- resuming -----------------------------------------------------------------
+
+    async def _reattach(
+        self, only_if_attached: bool
+    ) -> tuple[list[tuple[ApiObject, int]], list[ApiObject]]:
+        try:
+            await self._connect()
+        except BaseException:
+            raise
+        assert self._connected is not None
+        try:
+            session_state = await asyncio.wait_for(
+                asyncio.shield(self._connected), self.resume_timeout
+            )
+        except TimeoutError:
+            session_state = "SESSION_CREATED"
+        self._log.info("= resume: engine says %s", session_state)
+        try:
+            if session_state != "SESSION_ATTACHED" and only_if_attached:
+                raise SessionNotAttachedError("not attached")
+            self._delta.clear()
+            return await self._restore_objects()
+        except BaseException:
+            self._closing_by_us = True
+            assert self._transport is not None
+            await self._transport.close(NORMAL_CLOSURE, "")
+            self._closing_by_us = False
+            raise
+
+    async def _restore_objects(
+        self,
+    ) -> tuple[list[tuple[ApiObject, int]], list[ApiObject]]:
+        restored: list[tuple[ApiObject, int]] = []
+        lost: list[ApiObject] = []
+        others = [a for a in self._apis.values() if a.type not in ("Global", "Doc")]
+        docs = [a for a in self._apis.values() if a.type == "Doc"]
+        doc = docs[-1] if docs else None
+        lost += docs[:-1]
+        if self.global_ is not None:
+            restored.append((self.global_, -1))
+
+        doc_handle = await self._restore_doc() if doc is not None else None
+        if doc is None or doc_handle is None:
+            lost += ([doc] if doc is not None else []) + others
+            return restored, lost
+        restored.append((doc, doc_handle))
+
+        async def find(api: ApiObject) -> int | None:
+            if api.type in UNRECOVERABLE or not api.id:
+                return None
+            method = (
+                "GetVariableById"
+                if api.type == "GenericVariable"
+                else api.type.replace("Generic", "Get", 1)
+            )
+            try:
+                result = await self._raw_call(method, [api.id], doc_handle)
+            except Exception:
+                return None
+            handle = (result or {}).get("qReturn", {}).get("qHandle")
+            return handle if isinstance(handle, int) and handle else None
+
+        handles = await asyncio.gather(*(find(api) for api in others))
+        for api, handle in zip(others, handles, strict=True):
+            if handle is None:
+                lost.append(api)
+            else:
+                restored.append((api, handle))
+        return restored, lost
+
+    async def _restore_doc(self) -> int | None:
+        try:
+            result = await self._raw_call("GetActiveDoc", [])
+        except Exception:
+            if self._open_doc_params is None:
+                return None
+            try:
+                result = await self._raw_call("OpenDoc", list(self._open_doc_params))
+            except Exception:
+                return None
+        handle = (result or {}).get("qReturn", {}).get("qHandle")
+        return handle if isinstance(handle, int) else None
+
+    def _commit_resume(
+        self, restored: list[tuple[ApiObject, int]], lost: list[ApiObject]
+    ) -> None:
+        self._apis.clear()
+        for api in lost:
+            api._notify_closed()
+        for api, handle in restored:
+            api.handle = handle
+            self._apis[handle] = api
+        self._set_state(SessionState.OPENED, "resumed")
+        for api, _ in restored:
+            if api is not self.global_:
+                api._notify_changed()
+        self.emit("resumed")
+
     # -- frame handlers ---------------------------------------------------------
 
-    def _on_traffic(self, frame: dict[str, Any]) -> None:
-        if self._traffic.observers:
-            self._traffic.on_next(Traffic("received", frame))
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        if self._traffic.observers or self._listeners or self._apis:
+            request = self._pending.get(frame.get("id"))  # type: ignore[arg-type]
+            self._emit_traffic("received", frame, request.handle if request else None)
 
     def _settle(self, reply: Reply) -> None:
         waiter = self._waiters.pop(reply.request.id or 0, None)
@@ -346,7 +569,7 @@ class Session:
             waiter.set_result(reply)
 
     def _on_handle_event(self, event: tuple[str, int]) -> None:
-        if self.state.value is SessionState.SUSPENDED:
+        if self.state.value is not SessionState.OPENED:
             return
         kind, handle = event
         api = self._apis.get(handle)
@@ -359,34 +582,37 @@ class Session:
             api._notify_changed()
 
     def _on_notification(self, frame: dict[str, Any]) -> None:
-        self._notifications.on_next(Notification(frame["method"], frame.get("params")))
+        method, params = frame["method"], frame.get("params")
+        if method == "OnConnected" and self._connected is not None:
+            if not self._connected.done() and isinstance(params, dict):
+                self._connected.set_result(str(params.get("qSessionState")))
+        self._notifications.on_next(Notification(method, params))
+        if self._listeners:
+            self.emit("notification:*", method, params)
+            self.emit(f"notification:{method}", params)
 
     def _on_protocol_error(self, error: BaseException) -> None:
         # The frame may have been the answer to any pending call, so none can
         # be trusted to get one: fail them all rather than let one hang.
         self._fail_pending(error)
+        self.emit("socket-error", error)
 
     # -- replies to values ------------------------------------------------------
 
     async def _finish(self, request: Request, reply: Reply) -> Any:
         value, error = reply.value, reply.error
         for interceptor in self.response_interceptors:
-            if error is None:
-                handler = getattr(interceptor, "on_fulfilled", None)
-                if handler is None:
-                    continue
-                try:
+            name = "on_fulfilled" if error is None else "on_rejected"
+            handler = configuration.handler(interceptor, name)
+            if handler is None:
+                continue
+            try:
+                if error is None:
                     value = await _resolve(handler(self, request, value))
-                except Exception as exc:
-                    error = exc
-            else:
-                handler = getattr(interceptor, "on_rejected", None)
-                if handler is None:
-                    continue
-                try:
+                else:
                     value, error = await _resolve(handler(self, request, error)), None
-                except Exception as exc:
-                    error = exc
+            except Exception as exc:
+                error = exc
         if error is not None:
             raise error
         return self._to_api(value)
@@ -410,6 +636,9 @@ class Session:
         if api is None:
             cls = self._factory.class_for(struct)
             api = cls(self, handle, struct, id, generic_type)
+            mixins = self._factory.mixins
+            mixins.weave_instance(api)
+            mixins.run_init(api, self.config)
             self._apis[handle] = api
         return api
 
@@ -420,6 +649,15 @@ async def _resolve(value: T | Awaitable[T]) -> T:
     return value
 
 
-def create(url: str, **config: Any) -> Session:
-    """Create a session (enigma.js's ``enigma.create``); see :class:`Session`."""
-    return Session(url, **config)
+def create(config: Mapping[str, Any] | None = None, **options: Any) -> Session:
+    """Create a session from an enigma.js-style configuration (``enigma.create``).
+
+    Fields may use Python or enigma.js spelling: ``rxqix.create({"url": ...,
+    "suspendOnClose": True})`` or ``rxqix.create(url=..., suspend_on_close=True)``.
+
+    Raises:
+        ConfigurationError: no configuration, or a field that is wrong.
+    """
+    fields = configuration.normalize(config, options)
+    url = fields.pop("url")
+    return Session(url, **fields)

@@ -8,7 +8,7 @@ response pipeline: each stage reads ``response`` and sets ``value`` or
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,8 @@ class Request:
         extra: further keys to send, set by interceptors.
         spec: the schema method, when the call came from a generated API.
         tries: how many times the request has been sent (retries count).
+        retry: sends the request again (a new id, both pipelines again); set
+            once the request has been through the request pipeline.
     """
 
     handle: int
@@ -40,6 +42,7 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
     spec: Method | None = field(default=None, repr=False)
     tries: int = 0
+    retry: Callable[[], Awaitable[Any]] | None = field(default=None, repr=False)
 
     def to_wire(self, protocol: Mapping[str, Any]) -> dict[str, Any]:
         """Return the frame: protocol keys first, the request's own keys on top."""
