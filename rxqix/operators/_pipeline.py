@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
 
