@@ -16,6 +16,16 @@ from rxqix.api import ApiObject
 
 DEMO_APP = "nycflights13"
 
+_INT = {
+    "qType": "F",
+    "qnDec": 0,
+    "qUseThou": 1,
+    "qFmt": "#,##0",
+    "qDec": ".",
+    "qThou": ",",
+}
+_ONE_DECIMAL = {"qType": "F", "qnDec": 1, "qFmt": "0.0", "qDec": ".", "qThou": ","}
+
 CARRIER_CUBE: dict[str, Any] = {
     "qInfo": {"qType": "rxqix-demo-table"},
     "qHyperCubeDef": {
