@@ -330,7 +330,8 @@ class DocObject(QixObject):
             # An empty or taken id gets a generated one, as for CreateObject.
             object_id = str(uuid.uuid4())
         props = dict(prop)
-        props["qInfo"] = {**info, "qId": object_id, "qType": qtype}
+        # NxInfo is just these two; anything else a client put there is dropped.
+        props["qInfo"] = {"qId": object_id, "qType": qtype}
         handle = call.session.new_handle()
         obj = GenericObject(call.session, handle, self, props)
         self.objects[object_id] = obj
@@ -352,8 +353,59 @@ class DocObject(QixObject):
 
     @qix("ClearAll")
     def clear_all(self, call: Call, locked_also: bool, state_name: str) -> Any:
-        self.state.clear_all(_state(state_name))
+        self.state.clear_all(_state(state_name), bool(locked_also))
         return VOID
+
+    @qix("LockAll")
+    def lock_all(self, call: Call, state_name: str) -> Any:
+        self.state.lock_all(_state(state_name))
+        return VOID
+
+    @qix("UnlockAll")
+    def unlock_all(self, call: Call, state_name: str) -> Any:
+        self.state.unlock_all(_state(state_name))
+        return VOID
+
+    @qix("Back")
+    def back(self, call: Call) -> Any:
+        self.state.back(DEFAULT_STATE)
+        return VOID
+
+    @qix("Forward")
+    def forward(self, call: Call) -> Any:
+        self.state.forward(DEFAULT_STATE)
+        return VOID
+
+    @qix("BackCount")
+    def back_count(self, call: Call) -> Any:
+        return self.state.selection_object(DEFAULT_STATE).get("qBackCount", 0)
+
+    @qix("ForwardCount")
+    def forward_count(self, call: Call) -> Any:
+        return self.state.selection_object(DEFAULT_STATE).get("qForwardCount", 0)
+
+    # -- alternate states -----------------------------------------------------
+
+    @qix("AddAlternateState")
+    def add_alternate_state(self, call: Call, state_name: str) -> Any:
+        self._check_state_name(state_name)
+        if state_name not in self.state.state_names():
+            self.state.add_state(state_name)
+            call.changed.add(self.handle)
+        return VOID
+
+    @qix("RemoveAlternateState")
+    def remove_alternate_state(self, call: Call, state_name: str) -> Any:
+        self._check_state_name(state_name)
+        if state_name in self.state.state_names():
+            self.state.remove_state(state_name)
+            call.changed.add(self.handle)
+        return VOID
+
+    @staticmethod
+    def _check_state_name(name: str) -> None:
+        if not name or name == DEFAULT_STATE:
+            raise EngineError(INVALID_PARAMETERS, "qStateName", "Invalid parameters")
 
     # -- expressions ----------------------------------------------------------
 
@@ -378,7 +430,7 @@ class DocObject(QixObject):
             "qTitle": self.name,
             "qFileName": self.name,
             "qLastReloadTime": self.session.catalog.reload_time(self.name),
-            "qStateNames": [],
+            "qStateNames": self.state.state_names(),
             "qMeta": {},
             "qLocaleInfo": locale_info(),
             "qHasData": True,
@@ -593,7 +645,7 @@ class GenericObject(QixObject):
         qtype = info.get("qType") or self.props["qInfo"]["qType"]
         props = copy.deepcopy(prop)
         # The object keeps its id whatever the new properties say.
-        props["qInfo"] = {**info, "qId": self.object_id, "qType": qtype}
+        props["qInfo"] = {"qId": self.object_id, "qType": qtype}
         self.props = props
         call.changed.add(self.handle)
         return VOID
@@ -618,6 +670,25 @@ class GenericObject(QixObject):
             definition, int(dim_no), _ints(values), bool(toggle_mode), state
         )
 
+    @qix("SelectHyperCubeCells")
+    def select_hyper_cube_cells(
+        self,
+        call: Call,
+        path: str,
+        row_indices: Any,
+        col_indices: Any,
+        soft_lock: bool,
+        deselect_only_one_selected: bool,
+    ) -> Any:
+        definition, state = self._def(path)
+        return self.doc.state.select_hypercube_cells(
+            definition,
+            _ints(row_indices),
+            _ints(col_indices),
+            state,
+            bool(soft_lock),
+        )
+
     # -- list objects ---------------------------------------------------------
 
     @qix("GetListObjectData")
@@ -636,7 +707,7 @@ class GenericObject(QixObject):
     ) -> Any:
         definition, state = self._def(path)
         return self.doc.state.select_list_object_values(
-            definition, _ints(values), bool(toggle_mode), state
+            definition, _ints(values), bool(toggle_mode), state, bool(soft_lock)
         )
 
     @qix("ClearSelections")
@@ -684,6 +755,10 @@ def _pages(pages: Any) -> list[dict[str, Any]]:
 # Field
 
 
+# Every qState code: SelectAll selects excluded values too.
+_ALL_STATES = ("L", "S", "O", "D", "A", "X", "XS", "XL")
+
+
 class FieldObject(QixObject):
     """A field handle from Doc.GetField, bound to one selection state."""
 
@@ -711,7 +786,7 @@ class FieldObject(QixObject):
         self, call: Call, match: str, soft_lock: bool, excluded_values_mode: int
     ) -> Any:
         return self._exists() and self.doc.state.select_match(
-            self.name, match, False, self.state_name
+            self.name, match, False, self.state_name, bool(soft_lock)
         )
 
     @qix("ToggleSelect")
@@ -719,7 +794,7 @@ class FieldObject(QixObject):
         self, call: Call, match: str, soft_lock: bool, excluded_values_mode: int
     ) -> Any:
         return self._exists() and self.doc.state.select_match(
-            self.name, match, True, self.state_name
+            self.name, match, True, self.state_name, bool(soft_lock)
         )
 
     @qix("SelectValues")
@@ -729,7 +804,7 @@ class FieldObject(QixObject):
         if not isinstance(field_values, list):
             raise EngineError(INVALID_PARAMETERS, "qFieldValues", "Invalid parameters")
         return self._exists() and self.doc.state.select_values(
-            self.name, field_values, bool(toggle_mode), self.state_name
+            self.name, field_values, bool(toggle_mode), self.state_name, bool(soft_lock)
         )
 
     @qix("LowLevelSelect")
@@ -737,24 +812,54 @@ class FieldObject(QixObject):
         self, call: Call, values: Any, toggle_mode: bool, soft_lock: bool
     ) -> Any:
         return self._exists() and self.doc.state.select_elements(
-            self.name, _ints(values), bool(toggle_mode), self.state_name
+            self.name,
+            _ints(values),
+            bool(toggle_mode),
+            self.state_name,
+            bool(soft_lock),
+        )
+
+    def _select_states(self, states: tuple[str, ...], soft_lock: bool) -> bool:
+        return self._exists() and self.doc.state.select_by_states(
+            self.name, states, self.state_name, bool(soft_lock)
         )
 
     @qix("SelectAll")
     def select_all(self, call: Call, soft_lock: bool) -> Any:
-        if not self._exists():
-            return False
-        everything = list(range(self.doc.state.cardinal(self.name)))
-        return self.doc.state.select_elements(
-            self.name, everything, False, self.state_name
-        )
+        return self._select_states(_ALL_STATES, soft_lock)
+
+    @qix("SelectPossible")
+    def select_possible(self, call: Call, soft_lock: bool) -> Any:
+        return self._select_states(("O", "S", "L"), soft_lock)
+
+    @qix("SelectAlternative")
+    def select_alternative(self, call: Call, soft_lock: bool) -> Any:
+        return self._select_states(("A",), soft_lock)
+
+    @qix("SelectExcluded")
+    def select_excluded(self, call: Call, soft_lock: bool) -> Any:
+        return self._select_states(("A", "X"), soft_lock)
 
     @qix("Clear")
     def clear(self, call: Call) -> Any:
+        return self._exists() and self.doc.state.clear_field(self.name, self.state_name)
+
+    @qix("ClearAllButThis")
+    def clear_all_but_this(self, call: Call, soft_lock: bool) -> Any:
         if not self._exists():
             return False
-        self.doc.state.clear_field(self.name, self.state_name)
+        self.doc.state.clear_all(self.state_name, False, self.name)
         return True
+
+    @qix("Lock")
+    def lock(self, call: Call) -> Any:
+        return self._exists() and self.doc.state.lock_field(self.name, self.state_name)
+
+    @qix("Unlock")
+    def unlock(self, call: Call) -> Any:
+        return self._exists() and self.doc.state.unlock_field(
+            self.name, self.state_name
+        )
 
     @qix("GetCardinal")
     def get_cardinal(self, call: Call) -> Any:

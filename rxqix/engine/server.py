@@ -40,6 +40,15 @@ log = logging.getLogger("rxqix.engine.server")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9076
 
+# Seconds stop() waits for connections to finish their closing handshake.
+CLOSE_TIMEOUT = 5.0
+
+# websockets logs handshake headers (Authorization included) at DEBUG. Its
+# messages go to this logger, which never passes DEBUG on; traffic is
+# logged by rxqix.engine.session instead.
+_WIRE_LOG = logging.getLogger("rxqix.engine.wire")
+_WIRE_LOG.setLevel(logging.INFO)
+
 ON_CONNECTED = encode(
     {
         "jsonrpc": "2.0",
@@ -109,6 +118,9 @@ class Engine:
         self._server: Server | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._sessions: set[EngineSession] = set()
+        # Every live connection, closing ones included (Server.connections
+        # leaves those out).
+        self._connections: set[ServerConnection] = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -124,6 +136,7 @@ class Engine:
             max_size=None,  # layouts can be many megabytes
             compression=None,  # loopback traffic gains nothing from deflate
             ping_interval=None,  # a client paused in a debugger is not dead
+            logger=_WIRE_LOG,
         )
         log.info("QIX engine listening on %s", self.base_url)
 
@@ -133,7 +146,19 @@ class Engine:
         if server is None:
             return
         server.close()
-        await server.wait_closed()
+        # A connection whose closing handshake is over only waits for the
+        # client's TCP EOF, which websockets awaits with no deadline; some
+        # clients never send it (qlik-sdk's RpcSession.close() keeps its
+        # socket open). Nothing is left to say on those, so cut them now.
+        for connection in list(self._connections):
+            if _handshake_closed(connection):
+                connection.transport.abort()
+        closing = asyncio.ensure_future(server.wait_closed())
+        await asyncio.wait([closing], timeout=CLOSE_TIMEOUT)
+        if not closing.done():
+            for connection in list(self._connections):
+                connection.transport.abort()
+            await closing
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
@@ -193,6 +218,7 @@ class Engine:
         route = parse_route(request.path if request is not None else "/")
         session = EngineSession(self.catalog, route, self._schema)
         self._sessions.add(session)
+        self._connections.add(websocket)
         peer = websocket.remote_address
         log.debug("session opened from %s for %s", peer, route)
         try:
@@ -204,6 +230,7 @@ class Engine:
             # The client left, possibly mid-request: its reply has nowhere to go.
             pass
         finally:
+            self._connections.discard(websocket)
             self._sessions.discard(session)
             await self._release(session)
             log.debug("session from %s closed", peer)
@@ -226,6 +253,11 @@ class Engine:
         except RuntimeError:
             # The executor is already shut down (engine stopping).
             session.close()
+
+
+def _handshake_closed(connection: ServerConnection) -> bool:
+    protocol = connection.protocol
+    return protocol.close_rcvd is not None and protocol.close_sent is not None
 
 
 @contextlib.contextmanager

@@ -46,7 +46,12 @@ _LOG_LIMIT = 2000
 
 @runtime_checkable
 class DocStateLike(Protocol):
-    """What the engine needs from the data layer's per-session DocState."""
+    """What the engine needs from the data layer's per-session DocState.
+
+    Arguments are passed by position. Selection methods answer False rather
+    than raise for an unknown or locked field; ``version`` grows on every
+    change of selections or locks.
+    """
 
     @property
     def version(self) -> int: ...
@@ -57,8 +62,14 @@ class DocStateLike(Protocol):
 
     def cardinal(self, field: str, /) -> int: ...
 
+    def state_names(self) -> list[str]: ...
+
+    def add_state(self, name: str, /) -> None: ...
+
+    def remove_state(self, name: str, /) -> None: ...
+
     def select_elements(
-        self, field: str, elems: Sequence[int], toggle: bool, state: str, /
+        self, field: str, elems: Sequence[int], toggle: bool, state: str, soft: bool, /
     ) -> bool: ...
 
     def select_values(
@@ -67,16 +78,35 @@ class DocStateLike(Protocol):
         field_values: Sequence[Mapping[str, Any]],
         toggle: bool,
         state: str,
+        soft: bool,
         /,
     ) -> bool: ...
 
     def select_match(
-        self, field: str, match: str, toggle: bool, state: str, /
+        self, field: str, match: str, toggle: bool, state: str, soft: bool, /
     ) -> bool: ...
 
-    def clear_field(self, field: str, state: str, /) -> Any: ...
+    def select_by_states(
+        self, field: str, states: Sequence[str], state: str, soft: bool, /
+    ) -> bool: ...
 
-    def clear_all(self, state: str, /) -> Any: ...
+    def clear_field(self, field: str, state: str, /) -> bool: ...
+
+    def clear_all(
+        self, state: str, locked_also: bool = False, keep: str | None = None, /
+    ) -> None: ...
+
+    def lock_field(self, field: str, state: str, /) -> bool: ...
+
+    def unlock_field(self, field: str, state: str, /) -> bool: ...
+
+    def lock_all(self, state: str, /) -> None: ...
+
+    def unlock_all(self, state: str, /) -> None: ...
+
+    def back(self, state: str, /) -> bool: ...
+
+    def forward(self, state: str, /) -> bool: ...
 
     def selection_object(self, state: str, /) -> dict[str, Any]: ...
 
@@ -104,6 +134,16 @@ class DocStateLike(Protocol):
         /,
     ) -> bool: ...
 
+    def select_hypercube_cells(
+        self,
+        hc_def: Mapping[str, Any],
+        rows: Sequence[int],
+        columns: Sequence[int],
+        state: str,
+        soft: bool,
+        /,
+    ) -> bool: ...
+
     def list_object_layout(
         self, lo_def: Mapping[str, Any], state: str, /
     ) -> dict[str, Any]: ...
@@ -122,6 +162,7 @@ class DocStateLike(Protocol):
         elems: Sequence[int],
         toggle: bool,
         state: str,
+        soft: bool,
         /,
     ) -> bool: ...
 

@@ -38,6 +38,8 @@ class TinyState:
         self.rows = rows
         self.symbols = {f: list(dict.fromkeys(r[f] for r in rows)) for f in rows[0]}
         self.selected: dict[tuple[str, str], set[int]] = {}
+        self.locked: set[tuple[str, str]] = set()
+        self.states: list[str] = []
         self.version = 0
 
     def field_names(self) -> list[str]:
@@ -49,8 +51,22 @@ class TinyState:
     def cardinal(self, field: str) -> int:
         return len(self.symbols[field])
 
-    def _set(self, field: str, elems: set[int], toggle: bool, state: str) -> bool:
+    def state_names(self) -> list[str]:
+        return list(self.states)
+
+    def add_state(self, name: str) -> None:
+        self.states.append(name)
+
+    def remove_state(self, name: str) -> None:
+        self.states.remove(name)
+        self.version += 1
+
+    def _set(
+        self, field: str, elems: set[int], toggle: bool, state: str, soft: bool = False
+    ) -> bool:
         key = (state, field)
+        if key in self.locked and not soft:
+            return False
         now = self.selected.get(key, set()) ^ elems if toggle else elems
         if now == self.selected.get(key, set()):
             return True
@@ -62,9 +78,14 @@ class TinyState:
         return True
 
     def select_elements(
-        self, field: str, elems: Sequence[int], toggle: bool, state: str = "$"
+        self,
+        field: str,
+        elems: Sequence[int],
+        toggle: bool,
+        state: str = "$",
+        soft: bool = False,
     ) -> bool:
-        return self._set(field, set(elems), toggle, state)
+        return self._set(field, set(elems), toggle, state, soft)
 
     def select_values(
         self,
@@ -72,23 +93,67 @@ class TinyState:
         field_values: Sequence[Mapping[str, Any]],
         toggle: bool,
         state: str = "$",
+        soft: bool = False,
     ) -> bool:
         texts = {v.get("qText") for v in field_values}
         elems = {i for i, s in enumerate(self.symbols[field]) if str(s) in texts}
-        return self._set(field, elems, toggle, state)
+        return self._set(field, elems, toggle, state, soft)
 
     def select_match(
-        self, field: str, match: str, toggle: bool, state: str = "$"
+        self, field: str, match: str, toggle: bool, state: str = "$", soft: bool = False
     ) -> bool:
         elems = {i for i, s in enumerate(self.symbols[field]) if str(s) == match}
-        return self._set(field, elems, toggle, state)
+        return self._set(field, elems, toggle, state, soft)
 
-    def clear_field(self, field: str, state: str = "$") -> None:
+    def select_by_states(
+        self, field: str, states: Sequence[str], state: str = "$", soft: bool = False
+    ) -> bool:
+        # Enough for SelectAll: every value is in some state.
+        everything = set(range(self.cardinal(field)))
+        return self._set(field, everything, False, state, soft)
+
+    def lock_field(self, field: str, state: str = "$") -> bool:
+        if (state, field) in self.selected and (state, field) not in self.locked:
+            self.locked.add((state, field))
+            self.version += 1
+        return True
+
+    def unlock_field(self, field: str, state: str = "$") -> bool:
+        if (state, field) in self.locked:
+            self.locked.discard((state, field))
+            self.version += 1
+        return True
+
+    def lock_all(self, state: str = "$") -> None:
+        for s, f in list(self.selected):
+            if s == state:
+                self.lock_field(f, state)
+
+    def unlock_all(self, state: str = "$") -> None:
+        for s, f in list(self.locked):
+            if s == state:
+                self.unlock_field(f, state)
+
+    def back(self, state: str = "$") -> bool:
+        return False
+
+    def forward(self, state: str = "$") -> bool:
+        return False
+
+    def clear_field(self, field: str, state: str = "$") -> bool:
+        if (state, field) in self.locked:
+            return False
         if self.selected.pop((state, field), None) is not None:
             self.version += 1
+        return True
 
-    def clear_all(self, state: str = "$") -> None:
-        for key in [k for k in self.selected if k[0] == state]:
+    def clear_all(
+        self, state: str = "$", locked_also: bool = False, keep: str | None = None
+    ) -> None:
+        for key in [k for k in self.selected if k[0] == state and k[1] != keep]:
+            if key in self.locked and not locked_also:
+                continue
+            self.locked.discard(key)
             del self.selected[key]
             self.version += 1
 
@@ -181,8 +246,25 @@ class TinyState:
         elems: Sequence[int],
         toggle: bool,
         state: str = "$",
+        soft: bool = False,
     ) -> bool:
-        return self._set(lo_def["qDef"]["qFieldDefs"][0], set(elems), toggle, state)
+        field = lo_def["qDef"]["qFieldDefs"][0]
+        return self._set(field, set(elems), toggle, state, soft)
+
+    def select_hypercube_cells(
+        self,
+        hc_def: Mapping[str, Any],
+        rows: Sequence[int],
+        columns: Sequence[int],
+        state: str = "$",
+        soft: bool = False,
+    ) -> bool:
+        matrix = self._matrix(hc_def, state)
+        picked = rows or range(len(matrix))
+        for col in columns or range(len(hc_def["qDimensions"])):
+            elems = {matrix[r][col]["qElemNumber"] for r in picked}
+            self._set(self.hypercube_field(hc_def, col), elems, False, state, soft)
+        return True
 
     def evaluate(self, expr: str, state: str = "$") -> dict[str, Any]:
         # Understands Sum(Sales), Count(Country) and number literals.
@@ -675,6 +757,36 @@ async def test_field_methods(client: Client) -> None:
     missing = (await client.result("GetField", 1, ["NoField"]))["qReturn"]["qHandle"]
     assert await client.result("Select", missing, ["x"]) == {"qReturn": False}
     assert await client.result("GetCardinal", missing) == {"qReturn": 0}
+
+
+async def test_locks_states_and_cells(client: Client) -> None:
+    handle = await make_object(client)
+    field = (await client.result("GetField", 1, ["Country"]))["qReturn"]["qHandle"]
+    await client.result("Select", field, ["Sweden"])
+    assert await client.result("Lock", field) == {"qReturn": True}
+    assert await client.result("Select", field, ["Norway"]) == {"qReturn": False}
+    assert await client.result("Select", field, ["Norway", True]) == {"qReturn": True}
+    await client.result("ClearAll", 1)
+    assert await client.result("Clear", field) == {"qReturn": False}
+    reply = await client.send("ClearAll", 1, {"qLockedAlso": True})
+    assert 1 in reply["change"]
+    assert await client.result("Clear", field) == {"qReturn": True}
+    await client.result("LockAll", 1)
+    await client.result("UnlockAll", 1)
+    assert await client.result("BackCount", 1) == {"qReturn": 0}
+    assert await client.result("Back", 1) == {}
+    reply = await client.send(
+        "SelectHyperCubeCells", handle, ["/qHyperCubeDef", [1], [0]]
+    )
+    assert reply["result"] == {"qSuccess": True}
+    assert {1, handle} <= set(reply["change"])
+    layout = (await client.result("GetLayout", handle))["qLayout"]
+    assert layout["qHyperCube"]["qSize"]["qcy"] == 1
+    assert await client.result("AddAlternateState", 1, ["B"]) == {}
+    app = (await client.result("GetAppLayout", 1))["qLayout"]
+    assert app["qStateNames"] == ["B"]
+    assert (await client.send("AddAlternateState", 1, ["$"]))["error"]["code"] == 8
+    assert await client.result("RemoveAlternateState", 1, ["B"]) == {}
 
 
 # -- delta ----------------------------------------------------------------------
