@@ -699,33 +699,37 @@ def _compute(
     home: int | None,
 ) -> _Computed:
     """Run the SQL for the dimension rows and every aggregation."""
-    values: dict[ex.Agg, Column] = {}
     totals: dict[ex.Agg, Column] = {}
-    by_table: dict[int, list[_AggPlan]] = {}
-    for plan in plans:
+    by_table: dict[int, list[tuple[str, _AggPlan]]] = {}
+    for k, plan in enumerate(plans):
         if plan.table is None or not plan.sql:
             totals[plan.agg] = Column.constant(plan.empty, None, 1)
         else:
-            by_table.setdefault(plan.table, []).append(plan)
+            by_table.setdefault(plan.table, []).append((f"g{k}", plan))
     if not dims:
         for t, group in by_table.items():
-            totals.update(_totals(app, assoc, t, group))
-        for plan in plans:
-            values[plan.agg] = totals[plan.agg]
+            totals.update(_totals(app, assoc, t, [plan for _, plan in group]))
+        values = {plan.agg: totals[plan.agg] for plan in plans}
         return _Computed([], values, totals, 1 if plans else 0)
     assert home is not None
-    rows, home_values, home_totals = _grouped(
-        app, assoc, home, dims, by_table.pop(home, [])
-    )
-    values.update(home_values)
+    keys = [f"d{i}" for i in range(len(dims))]
+    table, home_totals = _grouped(app, assoc, home, dims, by_table.pop(home, []), True)
     totals.update(home_totals)
-    size = len(rows[0])
     for t, group in by_table.items():
-        values.update(_merged(app, assoc, t, dims, group, rows))
-        totals.update(_totals(app, assoc, t, group))
-    for plan in plans:
-        if plan.agg.total or plan.agg not in values:
+        # Another table's values join by dimension values; rows only it has
+        # (say, a customer without orders) are rows of the cube too.
+        other, _ = _grouped(app, assoc, t, dims, group, False)
+        table = _outer_merge(table, other, keys)
+        totals.update(_totals(app, assoc, t, [plan for _, plan in group]))
+    size = len(table[keys[0]])
+    values: dict[ex.Agg, Column] = {}
+    for k, plan in enumerate(plans):
+        raw = table.get(f"g{k}")
+        if plan.agg.total or raw is None:
             values[plan.agg] = _broadcast(totals[plan.agg], size)
+        else:
+            values[plan.agg] = _column(np.where(np.isnan(raw), plan.empty, raw), plan)
+    rows = [np.asarray(table[key], dtype=np.int32) for key in keys]
     return _Computed(rows, values, totals, size)
 
 
@@ -748,73 +752,61 @@ def _grouped(
     assoc: _Association,
     home: int,
     dims: Sequence[FieldInfo],
-    plans: Sequence[_AggPlan],
-) -> tuple[list[CodeArray], dict[ex.Agg, Column], dict[ex.Agg, Column]]:
-    """Dimension rows from the home table, with the home aggregations."""
+    named: Sequence[tuple[str, _AggPlan]],
+    want_totals: bool,
+) -> tuple[dict[str, Any], dict[ex.Agg, Column]]:
+    """Dimension rows of the relation around ``home``, with its aggregations.
+
+    Returns:
+        The columns ``d0..`` (element numbers, -1 for null) and the named
+        aggregate columns (floats, NaN for NULL); and, if ``want_totals``,
+        each aggregation over all of the home table's possible records.
+    """
+    plans = [plan for _, plan in named]
     builder = _SqlBuilder(app, assoc)
     relation = builder.relation(home, dims)
     inner = _inner_select(relation, home, plans)
     keys = ", ".join(f"d{i}" for i in range(len(dims)))
     outs = [f"coalesce(d{i}, -1)::INTEGER AS d{i}" for i in range(len(dims))]
-    outs += [f"{plan.sql} AS g{k}" for k, plan in enumerate(plans)]
-    with_totals = bool(plans) and not relation.fanout
+    outs += [f"{plan.sql} AS {name}" for name, plan in named]
+    # Without repeated records, one scan also gives the grand totals.
+    with_totals = want_totals and bool(plans) and not relation.fanout
     if with_totals:
         outs.append(f"grouping({keys})::INTEGER AS gid")
         group = f"GROUPING SETS (({keys}), ())"
     else:
         group = keys
-    result = app.query(
-        f"SELECT {', '.join(outs)} FROM ({inner}) GROUP BY {group}", builder.frames
-    )
+    sql = f"SELECT {', '.join(outs)} FROM ({inner}) GROUP BY {group}"
+    result = app.query(sql, builder.frames)
     is_total = np.asarray(result["gid"]) != 0 if with_totals else None
-    group_rows = np.flatnonzero(~is_total) if is_total is not None else slice(None)
-    dim_codes = [_codes(result[f"d{i}"])[group_rows] for i in range(len(dims))]
-    columns = [_column(result[f"g{k}"], plan) for k, plan in enumerate(plans)]
-    values = {
-        plan.agg: col.take(group_rows) for plan, col in zip(plans, columns, strict=True)
+    rows: Any = np.flatnonzero(~is_total) if is_total is not None else slice(None)
+    table: dict[str, Any] = {
+        f"d{i}": _codes(result[f"d{i}"])[rows] for i in range(len(dims))
     }
+    for name, _ in named:
+        table[name] = _floats(result[name])[rows]
     totals: dict[ex.Agg, Column] = {}
     if is_total is not None:
         total_row = np.flatnonzero(is_total)
-        totals = {
-            plan.agg: col.take(total_row)
-            for plan, col in zip(plans, columns, strict=True)
-        }
-    elif plans:
+        for name, plan in named:
+            totals[plan.agg] = _column(_floats(result[name])[total_row], plan)
+    elif want_totals and plans:
         totals = _totals(app, assoc, home, plans)
-    return dim_codes, values, totals
+    return table, totals
 
 
-def _merged(
-    app: AppData,
-    assoc: _Association,
-    table: int,
-    dims: Sequence[FieldInfo],
-    plans: Sequence[_AggPlan],
-    rows: Sequence[CodeArray],
-) -> dict[ex.Agg, Column]:
-    """Aggregations on another table, grouped by the dimensions, per row."""
-    builder = _SqlBuilder(app, assoc)
-    relation = builder.relation(table, dims)
-    inner = _inner_select(relation, table, plans)
-    keys = [f"d{i}" for i in range(len(dims))]
-    outs = [f"coalesce(d{i}, -1)::INTEGER AS d{i}" for i in range(len(dims))]
-    outs += [f"{plan.sql} AS g{k}" for k, plan in enumerate(plans)]
-    sql = f"SELECT {', '.join(outs)} FROM ({inner}) GROUP BY {', '.join(keys)}"
-    result = app.query(sql, builder.frames)
-    right = pd.DataFrame({key: _codes(result[key]) for key in keys})
-    for k in range(len(plans)):
-        right[f"g{k}"] = np.ma.filled(
-            np.ma.asarray(result[f"g{k}"], dtype=np.float64), np.nan
-        )
-    left = pd.DataFrame({key: rows[i] for i, key in enumerate(keys)})
-    merged = left.merge(right, on=keys, how="left")
-    out: dict[ex.Agg, Column] = {}
-    for k, plan in enumerate(plans):
-        raw = merged[f"g{k}"].to_numpy(dtype=np.float64, na_value=np.nan)
-        raw = np.where(np.isnan(raw), plan.empty, raw)
-        out[plan.agg] = _column(raw, plan)
-    return out
+def _outer_merge(
+    left: Mapping[str, Any], right: Mapping[str, Any], keys: list[str]
+) -> dict[str, Any]:
+    """Full outer join of two column dicts on the dimension columns."""
+    merged = pd.DataFrame(left).merge(pd.DataFrame(right), on=keys, how="outer")
+    table: dict[str, Any] = {}
+    for name in merged.columns:
+        if name in keys:
+            table[name] = merged[name].to_numpy(dtype=np.int32)
+        else:
+            table[name] = merged[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return table
 
 
 def _totals(
@@ -828,13 +820,18 @@ def _totals(
     return {plan.agg: _column(result[f"g{k}"], plan) for k, plan in enumerate(plans)}
 
 
+def _floats(raw: Any) -> FloatArray:
+    """Fetched numbers as floats, NaN where NULL."""
+    return np.asarray(np.ma.filled(np.ma.asarray(raw, dtype=np.float64), np.nan))
+
+
 def _codes(raw: Any) -> CodeArray:
     return np.asarray(np.ma.filled(raw, -1), dtype=np.int32)
 
 
 def _column(raw: Any, plan: _AggPlan) -> Column:
     """Turn fetched aggregate values into a column of duals."""
-    nums = np.asarray(np.ma.filled(np.ma.asarray(raw, dtype=np.float64), np.nan))
+    nums = _floats(raw)
     info = plan.code_field
     if info is None:
         return Column(nums)
