@@ -43,11 +43,11 @@ DEFAULT_PORT = 9076
 # Seconds stop() waits for connections to finish their closing handshake.
 CLOSE_TIMEOUT = 5.0
 
-# websockets logs handshake headers (Authorization included) at DEBUG. Its
-# messages go to this logger, which never passes DEBUG on; traffic is
-# logged by rxqix.engine.session instead.
+# websockets logs handshake headers (Authorization included) at DEBUG and
+# every connection at INFO. Its messages go to this logger, held at WARNING
+# so that neither passes; traffic is logged by rxqix.engine.session instead.
 _WIRE_LOG = logging.getLogger("rxqix.engine.wire")
-_WIRE_LOG.setLevel(logging.INFO)
+_WIRE_LOG.setLevel(logging.WARNING)
 
 ON_CONNECTED = encode(
     {
