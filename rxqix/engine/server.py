@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -336,6 +336,8 @@ async def serve_forever(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     files: Sequence[str | Path] = (),
+    *,
+    on_ready: Callable[[Engine], None] | None = None,
 ) -> None:
     """Serve apps until cancelled (the ``rxqix serve`` command).
 
@@ -343,6 +345,12 @@ async def serve_forever(
     is built from all of them, named after the first file's stem (or
     ``"app"``), loaded before the socket opens so bad files fail early, and
     it also answers OpenDoc of any other name.
+
+    Args:
+        host: Interface to bind.
+        port: Port to bind (0 lets the OS pick).
+        files: CSV or Parquet files forming one app.
+        on_ready: Called with the started engine (e.g. to print its URL).
     """
     apps: dict[str, AppSource] | None = None
     default_app: str | None = None
@@ -356,4 +364,6 @@ async def serve_forever(
     engine = Engine(apps, host, port, default_app=default_app)
     await engine.start()
     log.info("serving %s", ", ".join(engine.url_for(n) for n in engine.catalog.names))
+    if on_ready is not None:
+        on_ready(engine)
     await engine.serve_forever()

@@ -404,6 +404,19 @@ def encode(message: Mapping[str, Any]) -> str:
         return _ENCODER.encode(_finite(message))
 
 
+def _loggable(frame: str | bytes, request: Any) -> str:
+    """Return a request as logged: OpenDoc's password is never written out."""
+    text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+    if not isinstance(request, dict) or request.get("method") != "OpenDoc":
+        return text
+    params = request.get("params")
+    if isinstance(params, dict) and "qPassword" in params:
+        params = {**params, "qPassword": "***"}
+    elif isinstance(params, list) and len(params) > 2:
+        params = [*params[:2], "***", *params[3:]]
+    return json.dumps({**request, "params": params})
+
+
 def _clip(text: str) -> str:
     return (
         text
@@ -515,16 +528,16 @@ class EngineSession:
 
     def handle_frame(self, frame: str | bytes) -> str:
         """Answer one request frame with exactly one reply frame."""
-        if log.isEnabledFor(logging.DEBUG):
-            text = frame if isinstance(frame, str) else repr(frame)
-            log.debug("<- %s", _clip(text))
         try:
             request = json.loads(frame)
         except (ValueError, UnicodeDecodeError):
+            log.debug("<- unparsable frame %s", _clip(repr(frame)))
             reply = _error(
                 None, EngineError(errors.JSON_RPC_PARSE_ERROR, "", "Parse error")
             )
         else:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("<- %s", _clip(_loggable(frame, request)))
             reply = self.handle_request(request)
         try:
             text = encode(reply)

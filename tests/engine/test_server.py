@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -1015,3 +1016,20 @@ async def test_hypercube_after_select_matches_duckdb(csv_file: Path) -> None:
     )
     assert got == {k: float(v) for k, v in expected.items()}
     assert layout["qHyperCube"]["qSize"]["qcy"] == len(expected)
+
+
+def test_debug_log_hides_the_open_doc_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    catalog = AppCatalog({"tiny": object()}, lambda app: TinyState(ROWS))
+    session = EngineSession(catalog)
+    with caplog.at_level(logging.DEBUG, logger="rxqix.engine.session"):
+        for params in (
+            ["tiny", "me", "s3cret"],
+            {"qDocName": "x", "qPassword": "s3cret"},
+        ):
+            frame = {"id": 1, "handle": -1, "method": "OpenDoc", "params": params}
+            session.handle_frame(json.dumps(frame))
+        session.handle_frame(b"\xff not json")
+    assert "<- " in caplog.text
+    assert "s3cret" not in caplog.text
