@@ -28,7 +28,6 @@ cells of its pages.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import re
@@ -84,7 +83,8 @@ DEFAULT_STATE = "$"
 MAX_PAGE_CELLS = 10_000
 SELECTION_THRESHOLD = 6
 _HISTORY_LIMIT = 100
-_CUBE_CACHE_SIZE = 32
+_COMPUTED_CACHE_SIZE = 64
+_SPEC_CACHE_SIZE = 256
 _GLYPH_SAMPLE = 200
 
 # State codes; their order is the order of the qStateCounts keys.
@@ -154,6 +154,20 @@ _LIST_DEF_ONLY = frozenset(
         "qDirectQuerySimplifiedView",
     }
 )
+# Enum values arrive short ("S") or, from some clients, long.
+_MODES = {
+    "DATA_MODE_STRAIGHT": "S",
+    "DATA_MODE_PIVOT": "P",
+    "DATA_MODE_PIVOT_STACK": "K",
+    "DATA_MODE_TREE": "T",
+    "DATA_MODE_DYNAMIC": "D",
+}
+_FREQUENCY_MODES = {
+    "NX_FREQUENCY_NONE": "N",
+    "NX_FREQUENCY_VALUE": "V",
+    "NX_FREQUENCY_PERCENT": "P",
+    "NX_FREQUENCY_RELATIVE": "R",
+}
 # Sort criteria in the order the engine tries them.
 _CRITERIA_KEYS = (
     ("qSortByState", "state"),
@@ -466,7 +480,7 @@ class _CubeSpec:
             order,
             bool(hc_def.get("qSuppressZero")),
             bool(hc_def.get("qSuppressMissing")),
-            str(hc_def.get("qMode") or "S"),
+            _short(hc_def.get("qMode"), _MODES, "S"),
         )
 
 
@@ -709,8 +723,8 @@ def _compute(
     if not dims:
         for t, group in by_table.items():
             totals.update(_totals(app, assoc, t, [plan for _, plan in group]))
-        values = {plan.agg: totals[plan.agg] for plan in plans}
-        return _Computed([], values, totals, 1 if plans else 0)
+        at_once = {plan.agg: totals[plan.agg] for plan in plans}
+        return _Computed([], at_once, totals, 1 if plans else 0)
     assert home is not None
     keys = [f"d{i}" for i in range(len(dims))]
     table, home_totals = _grouped(app, assoc, home, dims, by_table.pop(home, []), True)
@@ -968,7 +982,9 @@ class DocState:
         self._states: dict[str, _StateData] = {DEFAULT_STATE: _StateData()}
         self._version = 0
         self._assoc: dict[str, tuple[int, _Association]] = {}
-        self._cubes: OrderedDict[tuple[str, int, str], _Cube] = OrderedDict()
+        self._computed: OrderedDict[tuple[str, str, int, str], _Cube | _Listing] = (
+            OrderedDict()
+        )
         self._specs: dict[str, _CubeSpec] = {}
 
     # -- fields and states -------------------------------------------------
@@ -1132,8 +1148,12 @@ class DocState:
         if criteria:
             return _numeric_matches(info, criteria)
         if "*" in text or "?" in text:
-            pattern = re.compile(fnmatch.translate(text.casefold()))
-            return [e for e, t in enumerate(info.texts) if pattern.match(t.casefold())]
+            # Only * and ? are special; brackets and dots match themselves.
+            regex = re.escape(text.casefold()).replace(r"\*", ".*").replace(r"\?", ".")
+            pattern = re.compile(regex, re.DOTALL)
+            return [
+                e for e, t in enumerate(info.texts) if pattern.fullmatch(t.casefold())
+            ]
         found = set(info.by_folded_text.get(text.casefold(), []))
         number = _to_number(text)
         if number is not None and number in info.by_number:
@@ -1480,23 +1500,29 @@ class DocState:
             return self._cube_pages(cube, pages)
 
     def _cube(self, hc_def: Mapping[str, Any], state: str) -> _Cube:
-        key_def = {k: v for k, v in hc_def.items() if k != "qInitialDataFetch"}
-        def_key = json.dumps(key_def, sort_keys=True, default=str)
-        data = self._state(state)
-        key = (state, data.version, def_key)
-        cube = self._cubes.get(key)
+        def_key = _def_key(hc_def)
+        key = ("cube", state, self._state(state).version, def_key)
+        cube = self._computed.get(key)
         if cube is not None:
-            self._cubes.move_to_end(key)
+            assert isinstance(cube, _Cube)
             return cube
         spec = self._specs.get(def_key)
         if spec is None:
+            if len(self._specs) >= _SPEC_CACHE_SIZE:
+                self._specs.clear()
             spec = _CubeSpec.parse(self.app, hc_def)
             self._specs[def_key] = spec
         cube = self._build_cube(spec, self._association(state))
-        self._cubes[key] = cube
-        while len(self._cubes) > _CUBE_CACHE_SIZE:
-            self._cubes.popitem(last=False)
+        self._remember(key, cube)
         return cube
+
+    def _remember(
+        self, key: tuple[str, str, int, str], value: _Cube | _Listing
+    ) -> None:
+        """Cache a computed cube or listing, dropping the oldest beyond a bound."""
+        self._computed[key] = value
+        while len(self._computed) > _COMPUTED_CACHE_SIZE:
+            self._computed.popitem(last=False)
 
     def _build_cube(self, spec: _CubeSpec, assoc: _Association) -> _Cube:
         if spec.mode != "S":
@@ -1799,8 +1825,6 @@ class DocState:
                 "qStateName": state,
                 "qSize": {"qcx": 1, "qcy": listing.size},
             }
-            if listing.error is not None:
-                layout["qError"] = {"qErrorCode": listing.error}
             pages: list[dict[str, Any]] = []
             error: dict[str, Any] | None = None
             try:
@@ -1833,6 +1857,15 @@ class DocState:
             return self._list_pages(self._listing(lo_def, state), pages)
 
     def _listing(self, lo_def: Mapping[str, Any], state: str) -> _Listing:
+        key = ("list", state, self._state(state).version, _def_key(lo_def))
+        listing = self._computed.get(key)
+        if listing is None:
+            listing = self._build_listing(lo_def, state)
+            self._remember(key, listing)
+        assert isinstance(listing, _Listing)
+        return listing
+
+    def _build_listing(self, lo_def: Mapping[str, Any], state: str) -> _Listing:
         inline = lo_def.get("qDef") or {}
         field_def, label = _field_def(inline)
         info = _resolve_field(self.app, field_def)
@@ -1868,7 +1901,8 @@ class DocState:
         )
         if info.index in self._state(state).locked:
             dim_info["qLocked"] = True
-        frequency = _frequencies(assoc, info, str(lo_def.get("qFrequencyMode") or "N"))
+        mode = _short(lo_def.get("qFrequencyMode"), _FREQUENCY_MODES, "N")
+        frequency = _frequencies(assoc, info, mode)
         return _Listing(info, order, shown, dim_info, frequency)
 
     def _list_pages(
@@ -1944,7 +1978,6 @@ class _Listing:
     states: StateArray
     info: dict[str, Any]
     frequency: list[str] | None
-    error: int | None = None
 
     @property
     def size(self) -> int:
@@ -1968,6 +2001,20 @@ class _Listing:
                     cell["qFrequency"] = self.frequency[elem]
                 matrix.append([cell])
         return {"qMatrix": matrix, "qTails": [], "qArea": area}
+
+
+def _short(value: Any, names: Mapping[str, str], default: str) -> str:
+    """An enum value in its short wire form."""
+    if not value:
+        return default
+    text = str(value)
+    return names.get(text, text)
+
+
+def _def_key(definition: Mapping[str, Any]) -> str:
+    """A cache key for a def; the initial fetch does not change the result."""
+    relevant = {k: v for k, v in definition.items() if k != "qInitialDataFetch"}
+    return json.dumps(relevant, sort_keys=True, default=str)
 
 
 def _state_of(definition: Mapping[str, Any], state: str) -> str:
