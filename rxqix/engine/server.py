@@ -229,6 +229,10 @@ class Engine:
         except ConnectionClosed:
             # The client left, possibly mid-request: its reply has nowhere to go.
             pass
+        except Exception:
+            # handle_frame answers every frame itself; this is the engine
+            # stopping under the request, or a bug, and must not go unseen.
+            log.exception("connection from %s ended with an error", peer)
         finally:
             self._connections.discard(websocket)
             self._sessions.discard(session)

@@ -530,7 +530,8 @@ class EngineSession:
         """Answer one request frame with exactly one reply frame."""
         try:
             request = json.loads(frame)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
+            # RecursionError: nested too deeply to parse, as good as garbage.
             log.debug("<- unparsable frame %s", _clip(repr(frame)))
             reply = _error(
                 None, EngineError(errors.JSON_RPC_PARSE_ERROR, "", "Parse error")
@@ -541,7 +542,7 @@ class EngineSession:
             reply = self.handle_request(request)
         try:
             text = encode(reply)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             text = self._unencodable(reply, exc)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("-> %s", _clip(text))
@@ -583,6 +584,8 @@ class EngineSession:
     ) -> dict[str, Any]:
         target = self.handles.get(handle)
         if target is None:
+            # A handle that is not (or no longer) open is a bad parameter of
+            # the call: -32602 "Invalid Params", naming the handle.
             raise EngineError(
                 errors.JSON_RPC_INVALID_PARAMETERS, "Invalid handle", "Invalid Params"
             )

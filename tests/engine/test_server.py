@@ -1033,3 +1033,20 @@ def test_debug_log_hides_the_open_doc_password(
         session.handle_frame(b"\xff not json")
     assert "<- " in caplog.text
     assert "s3cret" not in caplog.text
+
+
+async def test_deeply_nested_frame_still_gets_one_reply(client: Client) -> None:
+    await client.ws.send("[" * 100_000 + "]" * 100_000)
+    reply = json.loads(await client.ws.recv())
+    assert reply["error"]["code"] == -32700
+    assert (await client.result("EngineVersion"))["qVersion"]
+
+
+async def test_frames_of_many_megabytes_pass_both_ways(engine: Engine) -> None:
+    big = "x" * (3 * 2**20)
+    async with connect(engine.url, max_size=None) as ws:
+        await ws.recv()
+        client = Client(ws, {})
+        handle = await make_object(client, {"qInfo": {"qType": "x"}, "blob": big})
+        layout = (await client.result("GetLayout", handle))["qLayout"]
+        assert layout["blob"] == big
