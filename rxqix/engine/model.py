@@ -49,6 +49,7 @@ from rxqix.engine.apps import (
     nycflights13_app,
 )
 from rxqix.engine.errors import (
+    CALC_EVAL_CONDITION_FAILED,
     CALC_INVALID_DEF,
     CALC_PAGES_TOO_LARGE,
     GENERIC_INVALID_PARAMETERS,
@@ -891,6 +892,7 @@ class _Cube:
     dim_counts: list[dict[str, int]]
     measure_errors: list[str | None]
     error: dict[str, Any] | None = None
+    condition_message: str = ""
 
     def dim_cells(self, d: int, rows: slice) -> list[dict[str, Any]]:
         """The cells of dimension ``d`` for a range of rows."""
@@ -1512,9 +1514,38 @@ class DocState:
                 self._specs.clear()
             spec = _CubeSpec.parse(self.app, hc_def)
             self._specs[def_key] = spec
-        cube = self._build_cube(spec, self._association(state))
+        assoc = self._association(state)
+        unmet = self._unmet_condition(hc_def, state)
+        if unmet is None:
+            cube = self._build_cube(spec, assoc)
+        else:
+            cube = self._empty_cube(
+                spec, assoc, {"qErrorCode": CALC_EVAL_CONDITION_FAILED}
+            )
+            cube.condition_message = unmet
         self._remember(key, cube)
         return cube
+
+    def _unmet_condition(self, hc_def: Mapping[str, Any], state: str) -> str | None:
+        """The message of a calculation condition that does not hold, else None.
+
+        The condition (``qCalcCondition.qCond``, or the older ``qCalcCond``)
+        holds when it evaluates to a non-zero number; a condition that does
+        not evaluate counts as unmet.
+        """
+        condition = hc_def.get("qCalcCondition") or {}
+        text = _value_expression(condition.get("qCond")) or _value_expression(
+            hc_def.get("qCalcCond")
+        )
+        if not text:
+            return None
+        try:
+            value = self.evaluate(text, state)["qNumber"]
+        except EngineError:
+            value = "NaN"
+        if isinstance(value, int | float) and value != 0:
+            return None
+        return self._string_expression(condition.get("qMsg"), state)
 
     def _remember(
         self, key: tuple[str, str, int, str], value: _Cube | _Listing
@@ -1713,6 +1744,8 @@ class DocState:
         }
         if error:
             layout["qError"] = error
+        if cube.condition_message:
+            layout["qCalcCondMsg"] = cube.condition_message
         layout.update(
             {
                 "qDimensionInfo": [
@@ -1725,7 +1758,9 @@ class DocState:
                 "qGrandTotalRow": [
                     _total_cell(total, measure.num_format)
                     for total, measure in zip(cube.totals, spec.measures, strict=True)
-                ],
+                ]
+                if cube.error is None
+                else [],
                 "qDataPages": pages,
                 "qPivotDataPages": [],
                 "qStackedDataPages": [],
@@ -1797,8 +1832,8 @@ class DocState:
 
     def _string_expression(self, value: Any, state: str) -> str:
         """Resolve a StringExpr (``{"qv": ...}``) or plain string."""
-        text = value.get("qv", "") if isinstance(value, Mapping) else value
-        if not isinstance(text, str) or not text:
+        text = _value_expression(value)
+        if not text:
             return ""
         if not text.startswith("="):
             return text
@@ -2001,6 +2036,12 @@ class _Listing:
                     cell["qFrequency"] = self.frequency[elem]
                 matrix.append([cell])
         return {"qMatrix": matrix, "qTails": [], "qArea": area}
+
+
+def _value_expression(value: Any) -> str:
+    """The text of a ValueExpr/StringExpr (``{"qv": ...}``) or a plain string."""
+    text = value.get("qv", "") if isinstance(value, Mapping) else value
+    return text.strip() if isinstance(text, str) else ""
 
 
 def _short(value: Any, names: Mapping[str, str], default: str) -> str:

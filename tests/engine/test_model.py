@@ -1101,3 +1101,21 @@ def test_multi_threaded_access(doc: DocState) -> None:
         )
     for result in results:
         assert texts(result) == texts(want)
+
+
+def test_calculation_condition(doc: DocState) -> None:
+    """An unmet qCalcCondition empties the cube with qError 7005 and the message."""
+    condition = {
+        "qCond": {"qv": "=Count(DISTINCT carrier) = 1"},
+        "qMsg": {"qv": "Pick one"},
+    }
+    hc = {**CARRIER_CUBE, "qCalcCondition": condition}
+    layout = doc.hypercube_layout(hc)
+    assert layout["qError"] == {"qErrorCode": 7005}
+    assert layout["qCalcCondMsg"] == "Pick one"
+    assert layout["qSize"]["qcy"] == 0
+    assert layout["qGrandTotalRow"] == []
+    doc.select_match("carrier", "AA")
+    layout = doc.hypercube_layout(hc)
+    assert "qError" not in layout
+    assert texts(layout)[0][0] == "AA"
