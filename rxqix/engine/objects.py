@@ -319,6 +319,17 @@ class DocObject(QixObject):
         call.closed.append(obj.handle)
         return True
 
+    @qix("CreateObject")
+    def create_object(self, call: Call, prop: Any) -> Any:
+        # Apps are never saved here, so an app object lives as long as the
+        # session, like a session object; its reply also carries qInfo.
+        obj = self._create(call, prop)
+        return Result({"qInfo": obj.info, "qReturn": obj.ref()})
+
+    @qix("DestroyObject")
+    def destroy_object(self, call: Call, object_id: str) -> Any:
+        return self.destroy_session_object(call, object_id)
+
     def _create(self, call: Call, prop: Any) -> GenericObject:
         info = prop.get("qInfo") if isinstance(prop, dict) else None
         qtype = info.get("qType") if isinstance(info, dict) else None

@@ -1050,3 +1050,27 @@ async def test_frames_of_many_megabytes_pass_both_ways(engine: Engine) -> None:
         handle = await make_object(client, {"qInfo": {"qType": "x"}, "blob": big})
         layout = (await client.result("GetLayout", handle))["qLayout"]
         assert layout["blob"] == big
+
+
+async def test_create_object_answers_info_and_ref(client: Client) -> None:
+    await client.open()
+    reply = await client.send(
+        "CreateObject", 1, [{"qInfo": {"qId": "c", "qType": "t"}}]
+    )
+    assert reply["result"] == {
+        "qInfo": {"qId": "c", "qType": "t"},
+        "qReturn": {
+            "qType": "GenericObject",
+            "qHandle": 2,
+            "qGenericType": "t",
+            "qGenericId": "c",
+        },
+    }
+    delta = await client.send(
+        "CreateObject", 1, [{"qInfo": {"qType": "t"}}], delta=True
+    )
+    assert set(delta["result"]) == {"qInfo", "qReturn"}
+    assert all(isinstance(v, list) for v in delta["result"].values())
+    destroyed = await client.send("DestroyObject", 1, ["c"])
+    assert destroyed["result"] == {"qSuccess": True}
+    assert destroyed["close"] == [2]
