@@ -1128,16 +1128,20 @@ class DocState:
             return False
         return self.select_elements(field, elems, toggle, state, soft_lock)
 
-    def search_values(self, field: str, match: str) -> list[int]:
+    def search_values(self, field: str, match: str, exact: bool = True) -> list[int]:
         """Element numbers of the values a search string matches.
 
-        Supported: an exact text (case-insensitive; numbers also match by
-        value), wildcards ``*`` and ``?``, and numeric criteria such as
-        ``>5``, ``<=10`` or ``>=2<8`` (all must hold).
+        Supported: plain text, wildcards ``*`` and ``?``, and numeric
+        criteria such as ``>5``, ``<=10`` or ``>=2<8`` (all must hold).
+        Plain text matches a whole value (case-insensitive; numbers also
+        by value) when ``exact``, as Field.Select does; otherwise it
+        matches values with a word starting with each of its words, as a
+        list-object search does.
 
         Args:
             field: The field name.
             match: The search string.
+            exact: Whole-value matching for plain text.
 
         Returns:
             The matching element numbers in load order ([] for no field).
@@ -1156,6 +1160,8 @@ class DocState:
             return [
                 e for e, t in enumerate(info.texts) if pattern.fullmatch(t.casefold())
             ]
+        if not exact:
+            return _word_matches(info, text)
         found = set(info.by_folded_text.get(text.casefold(), []))
         number = _to_number(text)
         if number is not None and number in info.by_number:
@@ -1216,6 +1222,37 @@ class DocState:
                     info.name, codes[codes >= 0].tolist(), False, state, soft_lock
                 )
         return ok
+
+    def range_select_hypercube_values(
+        self,
+        hc_def: Mapping[str, Any],
+        ranges: Sequence[Mapping[str, Any]],
+        columns: Sequence[int] = (),
+        or_mode: bool = False,
+        state: str = DEFAULT_STATE,
+    ) -> bool:
+        """Select the dimension values of rows whose measures fall in ranges.
+
+        RangeSelectHyperCubeValues: each range is ``{"qMeasureIx": m,
+        "qRange": {"qMin", "qMax", "qMinInclEq", "qMaxInclEq"}}``; rows must
+        meet every range (any, with ``or_mode``). The values of those rows
+        are selected in the dimensions ``columns`` ([] means all).
+
+        Returns:
+            True when every selection succeeded.
+        """
+        state = _state_of(hc_def, state)
+        with self._lock:
+            cube = self._cube(hc_def, state)
+            hits = [_in_range(cube, spec) for spec in ranges]
+            if not hits:
+                return False
+            keep = np.any(hits, axis=0) if or_mode else np.all(hits, axis=0)
+            picked = np.flatnonzero(keep).tolist()
+            # No row in range: nothing to select, and [] would mean every row.
+            if not picked:
+                return False
+            return self.select_hypercube_cells(hc_def, picked, columns, state)
 
     def select_list_object_values(
         self,
@@ -2288,6 +2325,36 @@ def _numeric_matches(info: FieldInfo, criteria: list[tuple[str, float]]) -> list
         for op, bound in criteria:
             keep &= tests[op](nums, bound)
     return np.flatnonzero(keep).tolist()
+
+
+def _in_range(cube: _Cube, spec: Mapping[str, Any]) -> BoolArray:
+    """Rows whose measure ``qMeasureIx`` lies in ``qRange``."""
+    index = int(spec.get("qMeasureIx", 0) or 0)
+    if not 0 <= index < len(cube.measures):
+        return np.zeros(cube.size, dtype=bool)
+    bounds = spec.get("qRange") or {}
+    nums = cube.measures[index].nums
+    low, high = bounds.get("qMin"), bounds.get("qMax")
+    keep: BoolArray = ~np.isnan(nums)
+    with np.errstate(invalid="ignore"):
+        if isinstance(low, int | float):
+            keep &= nums >= low if bounds.get("qMinInclEq", True) else nums > low
+        if isinstance(high, int | float):
+            keep &= nums <= high if bounds.get("qMaxInclEq", True) else nums < high
+    return keep
+
+
+def _word_matches(info: FieldInfo, text: str) -> list[int]:
+    """Values in which every search word starts a word of the value."""
+    words = text.casefold().split()
+    if not words:
+        return []
+    found = []
+    for elem, value in enumerate(info.texts):
+        starts = re.split(r"\W+", value.casefold())
+        if all(any(part.startswith(w) for part in starts) for w in words):
+            found.append(elem)
+    return found
 
 
 def _to_number(text: str) -> float | None:

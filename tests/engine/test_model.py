@@ -1119,3 +1119,27 @@ def test_calculation_condition(doc: DocState) -> None:
     layout = doc.hypercube_layout(hc)
     assert "qError" not in layout
     assert texts(layout)[0][0] == "AA"
+
+
+def test_range_select_on_a_measure(doc: DocState, ref: Frames) -> None:
+    """Rows whose measure is in range select their dimension values."""
+    hc = cube_def(["carrier"], ["Count(flight)"])
+    ranges = [{"qMeasureIx": 0, "qRange": {"qMin": 50000, "qMax": 1e9}}]
+    assert doc.range_select_hypercube_values(hc, ranges)
+    counts = ref["flights"].carrier.value_counts()
+    info = doc.app.fields["carrier"]
+    chosen = {info.texts[e] for e in doc.selections()["carrier"]}
+    assert chosen == set(counts[counts >= 50000].index)
+    nothing = [{"qMeasureIx": 0, "qRange": {"qMin": -5, "qMax": -1}}]
+    assert not doc.range_select_hypercube_values(hc, nothing)
+    assert "carrier" in doc.selections()
+
+
+def test_word_search_for_list_objects(doc: DocState) -> None:
+    """Non-exact search matches values with a word starting with each word."""
+    names = doc.app.fields["airline"].texts
+    found = [names[e] for e in doc.search_values("airline", "air lin", exact=False)]
+    assert "United Air Lines Inc." in found
+    assert "Delta Air Lines Inc." in found
+    assert all("air" in n.casefold() for n in found)
+    assert doc.search_values("airline", "air lin") == []
