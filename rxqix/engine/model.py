@@ -24,6 +24,30 @@ layouts from it:
 Everything computed is cached under the state's version, so a repeated
 GetLayout with unchanged selections costs a dictionary lookup plus the
 cells of its pages.
+
+Choices where the engine's behaviour is not pinned down
+-------------------------------------------------------
+- A dimension on a field that does not exist gives ``qError`` 7000 on its
+  dimension info and an empty cube. A measure that does not parse, or mixes
+  fields of different tables inside one aggregation, gives NULL cells and
+  ``qError`` 7000 (with ``qExtendedMessage``) on its measure info.
+  :meth:`DocState.evaluate` raises EngineError 7000 instead.
+- Sum and Count of a field that does not exist are 0; other aggregations,
+  and a bare unknown field, are NULL.
+- A page over 10,000 cells (qWidth x qHeight as requested) raises 7009 from
+  GetHyperCubeData/GetListObjectData; in a layout's initial fetch it gives
+  ``qError`` 7009 and no pages.
+- With no sort criteria, rows and list values follow load order.
+
+Known limitations
+-----------------
+- Straight hypercubes only: pivot and stacked modes give ``qError`` 7000.
+- No set analysis, Aggr, ``TOTAL <fields>``, calculated dimensions (other
+  than ``=field``), list-object qExpressions, AND/NOT selection modes, or
+  qSortByGreyness.
+- Two tables sharing several fields are linked field by field, not through
+  a synthetic key; a loop in the data model is cut where propagation meets
+  it.
 """
 
 from __future__ import annotations
@@ -640,7 +664,7 @@ class _SqlBuilder:
     def masked(self, t: int) -> str:
         """The table's possible rows, aliased ``a{t}``."""
         mask = self.assoc.masks[t]
-        if mask is None:
+        if mask is None or mask.all():
             return f"t{t} a{t}"
         self.frames[f"m{t}"] = pd.DataFrame({"k": mask})
         return f"(SELECT t{t}.* FROM t{t} POSITIONAL JOIN m{t} WHERE m{t}.k) a{t}"
