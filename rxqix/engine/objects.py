@@ -72,11 +72,18 @@ class Call:
     closed: list[int] = field(default_factory=list)
 
 
-def qix(name: str) -> Callable[[F], F]:
-    """Mark a method as the implementation of the QIX method ``name``."""
+def qix(name: str, *, light: bool = False) -> Callable[[F], F]:
+    """Mark a method as the implementation of the QIX method ``name``.
+
+    Args:
+        name: The QIX method name.
+        light: The method never calls into the data layer (no DuckDB, no
+            association), so the server may run it on the event loop instead
+            of handing it to the compute thread.
+    """
 
     def mark(func: F) -> F:
-        func.__qix_method__ = name  # type: ignore[attr-defined]
+        func.__qix_method__ = (name, light)  # type: ignore[attr-defined]
         return func
 
     return mark
@@ -86,15 +93,16 @@ class QixObject:
     """Base of every object that sits behind a handle."""
 
     qtype: ClassVar[str] = ""
-    _methods: ClassVar[dict[str, str]] = {}
+    # QIX method name -> (attribute name, light).
+    _methods: ClassVar[dict[str, tuple[str, bool]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         methods = dict(cls._methods)
         for attr, value in vars(cls).items():
-            name = getattr(value, "__qix_method__", None)
-            if isinstance(name, str):
-                methods[name] = attr
+            mark = getattr(value, "__qix_method__", None)
+            if isinstance(mark, tuple):
+                methods[mark[0]] = (attr, mark[1])
         cls._methods = methods
 
     def __init__(self, session: EngineSession, handle: int) -> None:
@@ -103,8 +111,13 @@ class QixObject:
 
     def implementation(self, method: str) -> Callable[..., Any] | None:
         """Return the bound implementation of a QIX method, or None."""
-        attr = self._methods.get(method)
-        return None if attr is None else getattr(self, attr)
+        entry = self._methods.get(method)
+        return None if entry is None else getattr(self, entry[0])
+
+    def is_light(self, method: str) -> bool:
+        """Whether a method may run on the event loop (see :func:`qix`)."""
+        entry = self._methods.get(method)
+        return entry is None or entry[1]
 
     def ref(self) -> dict[str, Any]:
         """Return the object reference (``qReturn``) that names this handle."""
@@ -132,56 +145,56 @@ class GlobalObject(QixObject):
 
     qtype = "Global"
 
-    @qix("EngineVersion")
+    @qix("EngineVersion", light=True)
     def engine_version(self, call: Call) -> Any:
         return {"qComponentVersion": call.session.engine_version}
 
-    @qix("ProductVersion")
+    @qix("ProductVersion", light=True)
     def product_version(self, call: Call) -> Any:
         return call.session.engine_version
 
-    @qix("QvVersion")
+    @qix("QvVersion", light=True)
     def qv_version(self, call: Call) -> Any:
         return call.session.engine_version
 
-    @qix("OSName")
+    @qix("OSName", light=True)
     def os_name(self, call: Call) -> Any:
         return platform.system()
 
-    @qix("OSVersion")
+    @qix("OSVersion", light=True)
     def os_version(self, call: Call) -> Any:
         return platform.release()
 
-    @qix("QTProduct")
+    @qix("QTProduct", light=True)
     def qt_product(self, call: Call) -> Any:
         return "rxqix"
 
-    @qix("IsDesktopMode")
+    @qix("IsDesktopMode", light=True)
     def is_desktop_mode(self, call: Call) -> Any:
         return False
 
-    @qix("AllowCreateApp")
+    @qix("AllowCreateApp", light=True)
     def allow_create_app(self, call: Call) -> Any:
         return True
 
-    @qix("GetUniqueID")
+    @qix("GetUniqueID", light=True)
     def get_unique_id(self, call: Call) -> Any:
         return str(uuid.uuid4())
 
-    @qix("GetAuthenticatedUser")
+    @qix("GetAuthenticatedUser", light=True)
     def get_authenticated_user(self, call: Call) -> Any:
         return "UserDirectory=LOCAL; UserId=anonymous"
 
-    @qix("AbortAll")
+    @qix("AbortAll", light=True)
     def abort_all(self, call: Call) -> Any:
         # Requests run one at a time, so nothing is ever in flight to abort.
         return VOID
 
-    @qix("AbortRequest")
+    @qix("AbortRequest", light=True)
     def abort_request(self, call: Call, request_id: Any) -> Any:
         return VOID
 
-    @qix("GetDocList")
+    @qix("GetDocList", light=True)
     def get_doc_list(self, call: Call) -> Any:
         return call.session.catalog.doc_list()
 
@@ -199,7 +212,7 @@ class GlobalObject(QixObject):
         call.changed.add(doc.handle)
         return doc.ref()
 
-    @qix("GetActiveDoc")
+    @qix("GetActiveDoc", light=True)
     def get_active_doc(self, call: Call) -> Any:
         doc = call.session.doc
         if doc is None:
@@ -297,12 +310,12 @@ class DocObject(QixObject):
 
     # -- objects ------------------------------------------------------------
 
-    @qix("CreateSessionObject")
+    @qix("CreateSessionObject", light=True)
     def create_session_object(self, call: Call, prop: Any) -> Any:
         obj = self._create(call, prop)
         return obj.ref()
 
-    @qix("GetObject")
+    @qix("GetObject", light=True)
     def get_object(self, call: Call, object_id: str) -> Any:
         obj = self.objects.get(object_id)
         if obj is None:
@@ -310,7 +323,7 @@ class DocObject(QixObject):
             return {"qType": None, "qHandle": None}
         return obj.ref()
 
-    @qix("DestroySessionObject")
+    @qix("DestroySessionObject", light=True)
     def destroy_session_object(self, call: Call, object_id: str) -> Any:
         obj = self.objects.get(object_id)
         if obj is None:
@@ -319,14 +332,14 @@ class DocObject(QixObject):
         call.closed.append(obj.handle)
         return True
 
-    @qix("CreateObject")
+    @qix("CreateObject", light=True)
     def create_object(self, call: Call, prop: Any) -> Any:
         # Apps are never saved here, so an app object lives as long as the
         # session, like a session object; its reply also carries qInfo.
         obj = self._create(call, prop)
         return Result({"qInfo": obj.info, "qReturn": obj.ref()})
 
-    @qix("DestroyObject")
+    @qix("DestroyObject", light=True)
     def destroy_object(self, call: Call, object_id: str) -> Any:
         return self.destroy_session_object(call, object_id)
 
@@ -352,7 +365,7 @@ class DocObject(QixObject):
 
     # -- fields and selections ----------------------------------------------
 
-    @qix("GetField")
+    @qix("GetField", light=True)
     def get_field(self, call: Call, field_name: str, state_name: str) -> Any:
         key = (field_name, _state(state_name))
         obj = self._fields.get(key)
@@ -430,7 +443,7 @@ class DocObject(QixObject):
 
     # -- app facts ------------------------------------------------------------
 
-    @qix("GetLocaleInfo")
+    @qix("GetLocaleInfo", light=True)
     def get_locale_info(self, call: Call) -> Any:
         return locale_info()
 
@@ -643,11 +656,11 @@ class GenericObject(QixObject):
         layout["qSelectionInfo"] = {}
         return layout
 
-    @qix("GetProperties")
+    @qix("GetProperties", light=True)
     def get_properties(self, call: Call) -> Any:
         return copy.deepcopy(self.props)
 
-    @qix("SetProperties")
+    @qix("SetProperties", light=True)
     def set_properties(self, call: Call, prop: Any) -> Any:
         if not isinstance(prop, dict):
             raise EngineError(INVALID_PARAMETERS, "qProp", "Invalid parameters")
@@ -661,7 +674,7 @@ class GenericObject(QixObject):
         call.changed.add(self.handle)
         return VOID
 
-    @qix("GetInfo")
+    @qix("GetInfo", light=True)
     def get_info(self, call: Call) -> Any:
         return self.info
 
@@ -872,15 +885,15 @@ class FieldObject(QixObject):
             self.name, self.state_name
         )
 
-    @qix("GetCardinal")
+    @qix("GetCardinal", light=True)
     def get_cardinal(self, call: Call) -> Any:
         return self.doc.state.cardinal(self.name) if self._exists() else 0
 
-    @qix("GetAndMode")
+    @qix("GetAndMode", light=True)
     def get_and_mode(self, call: Call) -> Any:
         return False
 
-    @qix("GetNxProperties")
+    @qix("GetNxProperties", light=True)
     def get_nx_properties(self, call: Call) -> Any:
         # qOneAndOnlyOne is false, and false booleans are left out.
         return {}

@@ -40,6 +40,9 @@ log = logging.getLogger("rxqix.engine.server")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9076
 
+# Frames up to this size are parsed on the event loop to pick a thread.
+_INLINE_FRAME_LIMIT = 64 * 1024
+
 # Seconds stop() waits for connections to finish their closing handshake.
 CLOSE_TIMEOUT = 5.0
 
@@ -224,8 +227,7 @@ class Engine:
         try:
             await websocket.send(ON_CONNECTED)
             async for frame in websocket:
-                reply = await self._compute(session.handle_frame, frame)
-                await websocket.send(reply)
+                await websocket.send(await self._answer(session, frame))
         except ConnectionClosed:
             # The client left, possibly mid-request: its reply has nowhere to go.
             pass
@@ -238,6 +240,22 @@ class Engine:
             self._sessions.discard(session)
             await self._release(session)
             log.debug("session from %s closed", peer)
+
+    async def _answer(self, session: EngineSession, frame: str | bytes) -> str:
+        """Answer one frame: on the loop when it is cheap, else on the compute thread.
+
+        Handing a request to the thread costs a few hundred microseconds, more
+        than most light requests take; big frames always go to the thread so
+        that parsing them does not hold up the loop.
+        """
+        if len(frame) <= _INLINE_FRAME_LIMIT:
+            incoming = session.receive(frame)
+            if session.is_light(incoming):
+                return session.answer(incoming)
+            reply: str = await self._compute(session.answer, incoming)
+        else:
+            reply = await self._compute(session.handle_frame, frame)
+        return reply
 
     async def _compute(self, func: Any, *args: Any) -> Any:
         executor = self._executor

@@ -444,6 +444,15 @@ class Route:
     ttl: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A request frame as received: its text and, if it parsed, its JSON."""
+
+    frame: str | bytes
+    request: Any
+    parsed: bool = True
+
+
 def _error(rid: Any, error: EngineError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": rid, "error": error.to_json()}
 
@@ -528,18 +537,40 @@ class EngineSession:
 
     def handle_frame(self, frame: str | bytes) -> str:
         """Answer one request frame with exactly one reply frame."""
+        return self.answer(self.receive(frame))
+
+    def receive(self, frame: str | bytes) -> Incoming:
+        """Parse one request frame (never raises)."""
         try:
             request = json.loads(frame)
         except (ValueError, RecursionError):
             # RecursionError: nested too deeply to parse, as good as garbage.
-            log.debug("<- unparsable frame %s", _clip(repr(frame)))
+            return Incoming(frame, None, parsed=False)
+        return Incoming(frame, request)
+
+    def is_light(self, incoming: Incoming) -> bool:
+        """Whether answering needs no data-layer work (see ``objects.qix``)."""
+        request = incoming.request
+        if not isinstance(request, dict):
+            return True
+        handle = request.get("handle")
+        method = request.get("method")
+        if not isinstance(handle, int) or not isinstance(method, str):
+            return True  # an error reply, answered at once
+        target = self.handles.get(handle)
+        return target is None or target.is_light(method)
+
+    def answer(self, incoming: Incoming) -> str:
+        """Answer a received frame with exactly one reply frame."""
+        if not incoming.parsed:
+            log.debug("<- unparsable frame %s", _clip(repr(incoming.frame)))
             reply = _error(
                 None, EngineError(errors.JSON_RPC_PARSE_ERROR, "", "Parse error")
             )
         else:
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("<- %s", _clip(_loggable(frame, request)))
-            reply = self.handle_request(request)
+                log.debug("<- %s", _clip(_loggable(incoming.frame, incoming.request)))
+            reply = self.handle_request(incoming.request)
         try:
             text = encode(reply)
         except (TypeError, ValueError, RecursionError) as exc:

@@ -1074,3 +1074,60 @@ async def test_create_object_answers_info_and_ref(client: Client) -> None:
     destroyed = await client.send("DestroyObject", 1, ["c"])
     assert destroyed["result"] == {"qSuccess": True}
     assert destroyed["close"] == [2]
+
+
+def test_light_methods_are_marked() -> None:
+    session = EngineSession(AppCatalog({"tiny": object()}, lambda app: TinyState(ROWS)))
+    session.handle_frame(
+        json.dumps({"id": 1, "handle": -1, "method": "OpenDoc", "params": ["tiny"]})
+    )
+    session.handle_frame(
+        json.dumps(
+            {
+                "id": 2,
+                "handle": 1,
+                "method": "CreateSessionObject",
+                "params": [HC_PROPS],
+            }
+        )
+    )
+
+    def light(handle: int, method: str) -> bool:
+        frame = json.dumps({"id": 9, "handle": handle, "method": method})
+        return session.is_light(session.receive(frame))
+
+    assert light(-1, "EngineVersion")
+    assert light(2, "GetProperties")
+    assert not light(-1, "OpenDoc")
+    assert not light(2, "GetLayout")
+    assert not light(1, "Evaluate")
+    assert light(77, "GetLayout")  # unknown handle: an error, answered at once
+    assert session.is_light(session.receive("not json"))
+
+
+async def test_a_slow_request_does_not_hold_up_other_sessions() -> None:
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    class Slow(TinyState):
+        def hypercube_layout(self, hc_def: Mapping[str, Any], state: str = "$") -> dict:
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=10)
+            return super().hypercube_layout(hc_def, state)
+
+    async with Engine(
+        {"tiny": object()}, doc_state_factory=lambda app: Slow(ROWS)
+    ) as engine:
+        async with connect(engine.url) as slow_ws, connect(engine.url) as quick_ws:
+            await slow_ws.recv()
+            await quick_ws.recv()
+            slow = Client(slow_ws, {})
+            handle = await make_object(slow)
+            pending = asyncio.ensure_future(slow.send("GetLayout", handle))
+            await asyncio.sleep(0.05)
+            quick = Client(quick_ws, {})
+            assert (await asyncio.wait_for(quick.result("EngineVersion"), 2))[
+                "qVersion"
+            ]
+            assert not pending.done()
+            release.set()
+            assert "result" in await asyncio.wait_for(pending, 10)
