@@ -52,6 +52,7 @@ Known limitations
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -1565,7 +1566,7 @@ class DocState:
     def _cube(self, hc_def: Mapping[str, Any], state: str) -> _Cube:
         def_key = _def_key(hc_def)
         key = ("cube", state, self._state(state).version, def_key)
-        cube = self._computed.get(key)
+        cube = self._cached(key)
         if cube is not None:
             assert isinstance(cube, _Cube)
             return cube
@@ -1607,6 +1608,13 @@ class DocState:
         if isinstance(value, int | float) and value != 0:
             return None
         return self._string_expression(condition.get("qMsg"), state)
+
+    def _cached(self, key: tuple[str, str, int, str]) -> _Cube | _Listing | None:
+        """A cached cube or listing, marked as recently used."""
+        value = self._computed.get(key)
+        if value is not None:
+            self._computed.move_to_end(key)
+        return value
 
     def _remember(
         self, key: tuple[str, str, int, str], value: _Cube | _Listing
@@ -1838,7 +1846,7 @@ class DocState:
             layout["qIndentMode"] = True
         for key, value in hc_def.items():
             if key not in _HYPERCUBE_DEF_ONLY and key not in layout:
-                layout[key] = value
+                layout[key] = copy.deepcopy(value)
         return layout
 
     def _dim_info(self, cube: _Cube, d: int) -> dict[str, Any]:
@@ -1854,7 +1862,7 @@ class DocState:
             dim.title,
             dim.field_def,
             cube.indicators[d],
-            cube.dim_counts[d],
+            dict(cube.dim_counts[d]),
             in_cube,
         )
         if dim.error is not None:
@@ -1929,12 +1937,13 @@ class DocState:
                 error = {"qErrorCode": exc.code}
             if error:
                 layout["qError"] = error
-            layout["qDimensionInfo"] = listing.info
+            # Layouts leave the engine; never hand out the cached objects.
+            layout["qDimensionInfo"] = copy.deepcopy(listing.info)
             layout["qExpressions"] = []
             layout["qDataPages"] = pages
             for key, value in lo_def.items():
                 if key not in _LIST_DEF_ONLY and key not in layout:
-                    layout[key] = value
+                    layout[key] = copy.deepcopy(value)
             return layout
 
     def list_object_data(
@@ -1954,7 +1963,7 @@ class DocState:
 
     def _listing(self, lo_def: Mapping[str, Any], state: str) -> _Listing:
         key = ("list", state, self._state(state).version, _def_key(lo_def))
-        listing = self._computed.get(key)
+        listing = self._cached(key)
         if listing is None:
             listing = self._build_listing(lo_def, state)
             self._remember(key, listing)

@@ -1143,3 +1143,24 @@ def test_word_search_for_list_objects(doc: DocState) -> None:
     assert "Delta Air Lines Inc." in found
     assert all("air" in n.casefold() for n in found)
     assert doc.search_values("airline", "air lin") == []
+
+
+def test_layouts_do_not_share_cached_objects(doc: DocState) -> None:
+    """Changing a returned layout leaves the next layout intact."""
+    for compute in (
+        lambda: doc.hypercube_layout(CARRIER_CUBE),
+        lambda: doc.list_object_layout(list_def("origin", extra={"a": [1]})),
+    ):
+        first = compute()
+        want = json.dumps(first, sort_keys=True)
+        _clear_deep(first)
+        assert json.dumps(compute(), sort_keys=True) == want
+
+
+def _clear_deep(value: Any) -> None:
+    """Empty every dict and list inside ``value``, innermost first."""
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, dict | list):
+        for child in list(children):
+            _clear_deep(child)
+        value.clear()
