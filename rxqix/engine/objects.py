@@ -15,12 +15,17 @@ from __future__ import annotations
 import copy
 import platform
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from rxqix.engine.errors import EngineError
+from rxqix.engine.errors import (
+    APP_INVALID,
+    APP_NOT_FOUND,
+    GENERIC_INVALID_PARAMETERS,
+    EngineError,
+)
 
 if TYPE_CHECKING:
     from rxqix.engine.session import DocStateLike, EngineSession
@@ -29,12 +34,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_STATE = "$"
 
-# LocalizedErrorCode values (schema enum) used here.
-INVALID_PATH = 4
-INVALID_PARAMETERS = 8
-APP_ALREADY_OPEN = 1002
-APP_NOT_FOUND = 1003
-APP_INVALID = 1007
+# LocalizedErrorCode values (schema enum) that errors.py does not name.
+INVALID_PATH = 4  # LOCERR_GENERIC_INVALID_PATH
+APP_ALREADY_OPEN = 1002  # LOCERR_APP_ALREADY_OPEN
+INVALID_PARAMETERS = GENERIC_INVALID_PARAMETERS
+
+__all__ = [
+    "APP_ALREADY_OPEN",
+    "APP_NOT_FOUND",
+    "VOID",
+    "Call",
+    "DocObject",
+    "FieldObject",
+    "GenericObject",
+    "GlobalObject",
+    "QixObject",
+    "Result",
+    "qix",
+]
 
 
 class _Void:
@@ -130,10 +147,6 @@ class QixObject:
 def _state(name: Any, fallback: str = DEFAULT_STATE) -> str:
     """Map an empty state name to the inherited one."""
     return name if isinstance(name, str) and name else fallback
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # ---------------------------------------------------------------------------
@@ -291,17 +304,12 @@ class DocObject(QixObject):
         self.name = name
         self.app = app
         self.state = state
-        self.opened_at = _now_iso()
         self.objects: dict[str, GenericObject] = {}
         self._fields: dict[tuple[str, str], FieldObject] = {}
 
     def ref(self) -> dict[str, Any]:
         # The Python SDK reads qGenericId of OpenDoc's qReturn without fallback.
         return {"qType": "Doc", "qHandle": self.handle, "qGenericId": self.name}
-
-    def object_handles(self) -> Iterator[int]:
-        """Yield the handles of the open generic objects."""
-        return (obj.handle for obj in self.objects.values())
 
     def forget_object(self, obj: GenericObject) -> None:
         """Drop an object whose handle closed."""
@@ -447,7 +455,7 @@ class DocObject(QixObject):
     def get_locale_info(self, call: Call) -> Any:
         return locale_info()
 
-    @qix("GetAppLayout")
+    @qix("GetAppLayout", light=True)
     def get_app_layout(self, call: Call) -> Any:
         # False booleans and empty strings are left out, as the engine does.
         return {

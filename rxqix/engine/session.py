@@ -5,6 +5,22 @@ and its selection state, the handle table, the objects, what was last sent
 in delta form) and turns one request frame into one reply frame. It knows
 nothing about sockets, so a session can outlive the connection that opened
 it.
+
+Error answers (``{"code", "parameter", "message"}``):
+
+* a frame that is not JSON: -32700 "Parse error", with ``"id": null``;
+* a frame that is not an object, or lacks a string ``method`` or an integer
+  ``handle``: -32600 "Invalid Request";
+* a handle that is not open: -32602 "Invalid Params" with parameter
+  ``"Invalid handle"`` (the call's handle argument is what is wrong);
+* a method the handle's class does not have, or that the local engine does
+  not implement: -32601 "Method not found" with the method as parameter;
+* params that are neither an array nor an object, or a value of the wrong
+  JSON type: -32602 "Invalid Params" naming the parameter;
+* a failure inside the engine: -32603 "Internal error" (and a log record).
+
+Everything else is the QIX error the method itself raises (1003 App not
+found, 1007 App invalid, ...).
 """
 
 from __future__ import annotations
