@@ -2,11 +2,13 @@
 
 One connection is one engine session. Right after the handshake the engine
 sends ``OnConnected``; it then reads request frames one at a time and answers
-each before reading the next, so replies come in request order. The work of a
-request (JSON decoding, dispatch, DuckDB queries, encoding) runs on one
-compute thread owned by the engine, which keeps the event loop free to accept
-connections and move frames while a large query runs, and keeps the data
-layer single-threaded.
+each before reading the next, so replies come in request order. A request
+that needs the data layer (layouts, data pages, selections, expressions,
+opening an app) runs on one compute thread owned by the engine, which keeps
+the event loop free to accept connections and answer other sessions while a
+large query runs, and keeps the data layer single-threaded. Light requests
+(versions, properties, object handles) are answered on the loop directly,
+since a thread hand-off would cost more than the request.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class Engine:
         self._schema = schema
         self._server: Server | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # Live sessions; a reattach (by identity, within ttl) will look here.
         self._sessions: set[EngineSession] = set()
         # Every live connection, closing ones included (Server.connections
         # leaves those out).
