@@ -925,21 +925,10 @@ class _Cube:
         states = self.dim_states[d]
         if info is None or states is None:
             return [_null_cell() for _ in range(len(self.dims[d][rows]))]
-        nums = info.wire_nums
-        cells = []
-        for code in self.dims[d][rows].tolist():
-            if code < 0:
-                cells.append(_null_cell())
-                continue
-            cells.append(
-                {
-                    "qText": info.texts[code],
-                    "qNum": nums[code],
-                    "qElemNumber": code,
-                    "qState": STATE_CODES[states[code]],
-                }
-            )
-        return cells
+        return [
+            _value_cell(info, code, states) if code >= 0 else _null_cell()
+            for code in self.dims[d][rows].tolist()
+        ]
 
     def measure_cells(self, m: int, rows: slice) -> list[dict[str, Any]]:
         """The cells of measure ``m`` for a range of rows."""
@@ -947,6 +936,16 @@ class _Cube:
         num_format = self.spec.measures[m].num_format
         start, stop, _ = rows.indices(self.size)
         return [_measure_cell(column, row, num_format) for row in range(start, stop)]
+
+
+def _value_cell(info: FieldInfo, elem: int, states: StateArray) -> dict[str, Any]:
+    """The cell of one field value: its dual, element number and state."""
+    return {
+        "qText": info.texts[elem],
+        "qNum": info.wire_nums[elem],
+        "qElemNumber": elem,
+        "qState": STATE_CODES[states[elem]],
+    }
 
 
 def _null_cell() -> dict[str, Any]:
@@ -2092,16 +2091,9 @@ class _Listing:
         area = _clip(page, 1, self.size)
         matrix: list[list[dict[str, Any]]] = []
         if self.field is not None and area["qWidth"]:
-            info = self.field
-            nums = info.wire_nums
             top = area["qTop"]
             for elem in self.order[top : top + area["qHeight"]].tolist():
-                cell: dict[str, Any] = {
-                    "qText": info.texts[elem],
-                    "qNum": nums[elem],
-                    "qElemNumber": elem,
-                    "qState": STATE_CODES[self.states[elem]],
-                }
+                cell = _value_cell(self.field, elem, self.states)
                 if self.frequency is not None:
                     cell["qFrequency"] = self.frequency[elem]
                 matrix.append([cell])
