@@ -996,11 +996,17 @@ async def test_hypercube_after_select_matches_duckdb(csv_file: Path) -> None:
         client = Client(ws, {})
         await client.open("sales")
         handle = await make_object_on_open_doc(client, props)
+        first = await client.send("GetLayout", handle, delta=True)
+        [root] = first["result"]["qLayout"]
         field = (await client.result("GetField", 1, ["region"]))["qReturn"]["qHandle"]
         reply = await client.send("Select", field, ["North"])
         assert reply["result"] == {"qReturn": True}
         assert handle in reply["change"]
         layout = (await client.result("GetLayout", handle))["qLayout"]
+        # The delta answer, patched onto the first layout, is that layout.
+        patches = (await client.send("GetLayout", handle, delta=True))["result"]
+        assert patches["qLayout"]
+        assert apply_qix(root["value"], patches["qLayout"]) == layout
 
     got = {
         row[0]["qText"]: row[1]["qNum"]
