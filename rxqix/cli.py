@@ -34,10 +34,20 @@ CARRIER_CUBE: dict[str, Any] = {
         ],
         "qMeasures": [
             {
-                "qDef": {"qDef": "Count(flight)", "qLabel": "Flights"},
+                "qDef": {
+                    "qDef": "Count(flight)",
+                    "qLabel": "Flights",
+                    "qNumFormat": _INT,
+                },
                 "qSortBy": {"qSortByNumeric": -1},
             },
-            {"qDef": {"qDef": "Avg(dep_delay)", "qLabel": "Mean dep. delay (min)"}},
+            {
+                "qDef": {
+                    "qDef": "Avg(dep_delay)",
+                    "qLabel": "Mean dep. delay (min)",
+                    "qNumFormat": _ONE_DECIMAL,
+                }
+            },
         ],
         "qInterColumnSortOrder": [1, 0, 2],
         "qInitialDataFetch": [{"qLeft": 0, "qTop": 0, "qWidth": 3, "qHeight": 20}],
