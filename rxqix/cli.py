@@ -195,7 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             from rxqix.engine import serve_forever
 
-            asyncio.run(serve_forever(args.host, args.port, args.files))
+            asyncio.run(
+                serve_forever(
+                    args.host,
+                    args.port,
+                    args.files,
+                    on_ready=lambda engine: print(f"serving {engine.url}", flush=True),
+                )
+            )
     except KeyboardInterrupt:
         return 130
     except rxqix.RxqixError as exc:
