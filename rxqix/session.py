@@ -326,8 +326,15 @@ class Session(Emitter):
         """Run a coroutine as a task the session keeps until it ends."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._forget_task)
         return task
+
+    def _forget_task(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        # Whoever awaited the task has its outcome; a task nobody waits for any
+        # more (a live layout disposed mid-fetch) must not warn at exit.
+        if not task.cancelled():
+            task.exception()
 
     # -- the wire ---------------------------------------------------------------
 
