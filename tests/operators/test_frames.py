@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 import sys
@@ -11,12 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
+from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
+import rxqix
 from rxqix.operators import (
     CubeData,
     UnsupportedCubeError,
+    fetch_all_pages,
     live_frames,
     to_dataframe,
     to_frames,
@@ -311,3 +315,66 @@ def test_live_frames_fetch_every_row_per_layout_and_drop_stale_fetches():
         s.subscriptions == [Subscription(T0 + 20, T0 + 22)] for s in small_fetches
     )
     assert results.messages[-1] == on_completed(T0 + 40)
+
+
+# -- over a real socket, against the scripted fake engine ----------------------
+
+ROWS = 25_000
+SESSION_CUBE = {
+    "qInfo": {"qType": "table"},
+    "qHyperCubeDef": {"qDimensions": [{}, {}], "qMeasures": [{}]},
+}
+
+
+def flights(rows: int = ROWS) -> pd.DataFrame:
+    """Known data: a text carrier, a numeric flight, a delay with nulls."""
+    ids = np.arange(rows)
+    return pd.DataFrame(
+        {
+            "carrier": np.array(["AA", "B6", "DL", "UA"])[ids % 4],
+            "flight": ids,
+            "=Avg(delay)": np.where(ids % 97 == 0, np.nan, ids * 0.25),
+        }
+    )
+
+
+def columns_of(frame: pd.DataFrame) -> dict[str, list]:
+    return {name: frame[name].tolist() for name in frame.columns}
+
+
+async def open_cube(fake_engine, frame):
+    fake_engine.serve_cube(columns_of(frame), dimensions=2, initial_rows=20)
+    session = rxqix.Session(fake_engine.url)
+    qix = await session.open()
+    doc = await qix.open_doc("app")
+    return session, await doc.create_session_object(SESSION_CUBE)
+
+
+async def test_fetched_frame_over_a_socket_equals_pandas(fake_engine):
+    """Every page of a 25,000-row cube makes the frame pandas builds from the data."""
+    expected = flights()
+    session, cube = await open_cube(fake_engine, expected)
+    async with session:
+        data = await cube.layouts().pipe(fetch_all_pages(cube), ops.take(1))
+    assert_frame_equal(to_dataframe(data), expected)
+    heights = [
+        p["qHeight"]
+        for f in fake_engine.requests("GetHyperCubeData")
+        for p in f["params"][1]
+    ]
+    assert max(heights) * 3 <= 10_000
+    assert sum(heights) == ROWS - 20
+
+
+async def test_live_frames_over_a_socket_follow_changes(fake_engine):
+    """After a change the live stream emits a new full frame."""
+    before, after = flights(), flights(12_000).iloc[::-1].reset_index(drop=True)
+    session, cube = await open_cube(fake_engine, before)
+    async with session:
+        frames: asyncio.Queue = asyncio.Queue()
+        subscription = live_frames(cube).subscribe(frames.put_nowait, frames.put_nowait)
+        assert_frame_equal(await asyncio.wait_for(frames.get(), 5), before)
+        fake_engine.serve_cube(columns_of(after), dimensions=2)
+        await fake_engine.push_change(2)
+        assert_frame_equal(await asyncio.wait_for(frames.get(), 5), after)
+        subscription.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import types
 from typing import Any
@@ -13,7 +14,8 @@ from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
-from rxqix.errors import RxqixError
+import rxqix
+from rxqix.errors import EngineError, RxqixError
 from rxqix.operators import (
     MAX_PAGE_CELLS,
     CubeData,
@@ -585,3 +587,75 @@ def test_rich_progress_adds_a_task_and_updates_it():
         ("reset", 4, 8),
         ("update", 4, 0, 8),
     ]
+
+
+# -- over a real socket, against the scripted fake engine ----------------------
+
+ROWS = 25_000
+SESSION_CUBE = {
+    "qInfo": {"qType": "table"},
+    "qHyperCubeDef": {"qDimensions": [{}], "qMeasures": [{}]},
+}
+
+
+def flights_columns() -> dict[str, list]:
+    """25,000 rows: a numeric flight number and a delay with a null every 97 rows."""
+    delays = [math.nan if r % 97 == 0 else r * 0.25 for r in range(ROWS)]
+    return {"flight": list(range(ROWS)), "=Avg(delay)": delays}
+
+
+async def open_cube(fake_engine, **options):
+    fake_engine.serve_cube(flights_columns(), **options)
+    session = rxqix.Session(fake_engine.url)
+    qix = await session.open()
+    doc = await qix.open_doc("app")
+    return session, await doc.create_session_object(SESSION_CUBE)
+
+
+def asked_pages(fake_engine) -> list[dict]:
+    return [p for f in fake_engine.requests("GetHyperCubeData") for p in f["params"][1]]
+
+
+async def test_hypercube_pages_over_a_socket_bring_every_row_within_the_limit(
+    fake_engine,
+):
+    """25,000 rows come in row order; no requested page exceeds 10,000 cells."""
+    session, cube = await open_cube(fake_engine, initial_rows=50)
+    async with session:
+        pages = await hypercube_pages(cube).pipe(ops.to_list())
+    rows = [row[0]["qNum"] for page in pages for row in page["qMatrix"]]
+    assert rows == list(range(ROWS))
+    asked = asked_pages(fake_engine)
+    assert asked[0]["qTop"] == 50  # the embedded rows are not asked again
+    assert all(p["qWidth"] * p["qHeight"] <= MAX_PAGE_CELLS for p in asked)
+    assert sum(p["qHeight"] for p in asked) == ROWS - 50
+
+
+async def test_disposing_hypercube_pages_stops_the_requests(fake_engine):
+    """Unsubscribing at the first page sends no more GetHyperCubeData."""
+    session, cube = await open_cube(fake_engine)
+    async with session:
+        first = asyncio.get_running_loop().create_future()
+        holder: list[Any] = []
+
+        def on_page(page):
+            holder[0].dispose()
+            first.set_result(page)
+
+        holder.append(hypercube_pages(cube, concurrency=2).subscribe(on_page))
+        await asyncio.wait_for(first, 5)
+        sent = len(fake_engine.requests("GetHyperCubeData"))
+        # the session still works after the cancelled calls' replies come in
+        assert (await cube.get_layout())["qHyperCube"]["qSize"]["qcy"] == ROWS
+        await asyncio.sleep(0.05)
+    assert sent == 2
+    assert len(fake_engine.requests("GetHyperCubeData")) == 2
+
+
+async def test_hypercube_pages_over_a_socket_fail_with_engine_errors(fake_engine):
+    """An engine error on a page ends the stream with that EngineError."""
+    session, cube = await open_cube(fake_engine)
+    fake_engine.fail("GetHyperCubeData", 7009, "Calc pages too large")
+    async with session:
+        with pytest.raises(EngineError, match=r"^Calc pages too large \(7009\)"):
+            await hypercube_pages(cube)

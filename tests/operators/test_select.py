@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from reactivex import operators as ops
+from reactivex.subject import Subject
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.marbles import marbles_testing
 from reactivex.testing.subscription import Subscription
 
+import rxqix
 from rxqix.operators import (
     clear_selections,
     concat_map_latest,
@@ -275,3 +279,35 @@ def test_clear_selections_diagram():
         expected = exp("----T--T------|", {"T": True})
         assert start(clicks.pipe(clear_selections(doc))) == expected
         assert [m for m, _ in doc.calls] == ["ClearAll", "ClearAll"]
+
+
+# -- over a real socket, against the scripted fake engine ----------------------
+
+
+async def test_select_values_over_a_socket_sends_first_and_latest(fake_engine):
+    """A burst selects the first value, then only the latest (here a clear)."""
+    fake_engine.reply("OpenDoc", {"qReturn": fake_engine.ref("Doc", 1, "app")})
+    fake_engine.reply("GetField", {"qReturn": fake_engine.ref("Field", 3)})
+    fake_engine.reply("SelectValues", {"qReturn": True}, change=[1])
+    fake_engine.reply("Clear", {"qReturn": True})
+    async with rxqix.Session(fake_engine.url) as qix:
+        doc = await qix.open_doc("app")
+        month = await doc.get_field("month")
+        months: Subject = Subject()
+        answers = months.pipe(select_values(month), ops.to_list())
+        result = asyncio.get_running_loop().create_future()
+        answers.subscribe(result.set_result, result.set_exception)
+        for value in ([1], [2], [3]):
+            months.on_next(value)
+        months.on_next([])
+        months.on_completed()
+        assert await asyncio.wait_for(result, 5) == [True, True]
+    sent = [
+        f["params"]
+        for f in fake_engine.requests()
+        if f["method"] in ("SelectValues", "Clear")
+    ]
+    assert sent == [
+        [[{"qText": "1", "qIsNumeric": True, "qNumber": 1}], False, False],
+        [],
+    ]
