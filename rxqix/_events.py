@@ -30,6 +30,8 @@ class Emitter:
         self._listeners.setdefault(event, []).append(listener)
         return listener
 
+    add_listener = on
+
     def once(self, event: str, listener: Listener) -> Listener:
         """Call ``listener`` on the next ``event`` only."""
 

@@ -25,7 +25,7 @@ from rxqix.mixins import MixinRegistry
 from rxqix.operators._live import refetch_latest, same_value, share_latest
 
 if TYPE_CHECKING:
-    from rxqix.session import Session
+    from rxqix.session import Call, Session
 
 
 class ApiObject(Emitter):
@@ -90,14 +90,14 @@ class ApiObject(Emitter):
         """
         return self._changes
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Call:
         """Call a schema method by its QIX name: ``await obj.call("GetLayout")``."""
         spec = self._methods.get(method)
         if spec is None:
             raise MethodNotFoundError(
                 f"{self.type} has no method {method!r} in the schema"
             )
-        return await self.session.call(self, spec, build_params(spec, args, kwargs))
+        return self.session.call(self, spec, build_params(spec, args, kwargs))
 
     def watch(
         self, method: str = "GetLayout", *args: Any, **kwargs: Any
@@ -167,8 +167,8 @@ _RESERVED = frozenset(dir(ApiObject)) | {
 
 
 def _make_method(spec: Method) -> Callable[..., Awaitable[Any]]:
-    async def method(self: ApiObject, *args: Any, **kwargs: Any) -> Any:
-        return await self.session.call(self, spec, build_params(spec, args, kwargs))
+    def method(self: ApiObject, *args: Any, **kwargs: Any) -> Call:
+        return self.session.call(self, spec, build_params(spec, args, kwargs))
 
     params = ", ".join(p.py_name + ("=..." if p.optional else "") for p in spec.params)
     outs = ", ".join(spec.out) or "qReturn"

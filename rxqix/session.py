@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Generator, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
@@ -51,6 +51,7 @@ from rxqix._transport import Transport, check_url, redact_url
 from rxqix.api import ApiFactory, ApiObject
 from rxqix.errors import (
     ConfigurationError,
+    EngineError,
     NotConnectedError,
     ObjectNotFoundError,
     SessionNotAttachedError,
@@ -98,6 +99,31 @@ class Traffic(NamedTuple):
 
     direction: str
     frame: dict[str, Any]
+
+
+class Call(Awaitable[Any]):
+    """A method call: await it for the result.
+
+    ``request_id`` is known at once, before the request is sent, so that
+    ``Global.cancel_request(call.request_id)`` can name it (enigma.js's
+    ``promise.requestId``). The request is sent when the call is awaited
+    (or wrapped in a task); a retry sends it again with a new id.
+    """
+
+    __slots__ = ("_session", "request")
+
+    def __init__(self, session: Session, request: Request) -> None:
+        self._session = session
+        self.request = request
+
+    @property
+    def request_id(self) -> int:
+        """The id the request is (or will first be) sent with."""
+        assert self.request.id is not None
+        return self.request.id
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._session.send(self.request).__await__()
 
 
 class Session(Emitter):
@@ -228,6 +254,10 @@ class Session(Emitter):
         ``closed`` is emitted once. Closing a session that never opened, or is
         closed already, does nothing.
         """
+        opening = self._open_task
+        if opening is not None and not opening.done():
+            # Let the open finish (or fail) first, then close what it opened.
+            await asyncio.wait([opening])
         state = self.state.value
         if state in (SessionState.CREATED, SessionState.CLOSED):
             return
@@ -290,10 +320,13 @@ class Session(Emitter):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def call(self, api: ApiObject, spec: Method, params: list[Any]) -> Any:
-        """Send one schema method call for an API object and return its result."""
-        request = Request(api.handle, spec.name, params, spec.out_key, spec=spec)
-        return await self.send(request)
+    def call(self, api: ApiObject, spec: Method, params: list[Any]) -> Call:
+        """Make one schema method call for an API object; await it for the result."""
+        self._next_id += 1
+        request = Request(
+            api.handle, spec.name, params, spec.out_key, id=self._next_id, spec=spec
+        )
+        return Call(self, request)
 
     async def send(self, request: Request) -> Any:
         """Send a request through both pipelines and return its result.
@@ -309,8 +342,9 @@ class Session(Emitter):
         if transport is None or not transport.is_open:
             raise NotConnectedError("not connected", original=self._last_close)
 
-        self._next_id += 1
-        request.id = self._next_id
+        if request.id is None or request.tries:
+            self._next_id += 1
+            request.id = self._next_id
         request.tries += 1
         stages.delta_flag(request, bool(self.protocol.get("delta")))
         for interceptor in self.request_interceptors:
@@ -486,7 +520,10 @@ class Session(Emitter):
             if session_state != "SESSION_ATTACHED" and only_if_attached:
                 raise SessionNotAttachedError("not attached")
             self._delta.clear()
-            return await self._restore_objects()
+            restored = await self._restore_objects()
+            if self._transport is None or not self._transport.is_open:
+                raise NotConnectedError("socket closed while resuming")
+            return restored
         except BaseException:
             self._closing_by_us = True
             assert self._transport is not None
@@ -522,7 +559,7 @@ class Session(Emitter):
             )
             try:
                 result = await self._raw_call(method, [api.id], doc_handle)
-            except Exception:
+            except EngineError:
                 return None
             handle = (result or {}).get("qReturn", {}).get("qHandle")
             return handle if isinstance(handle, int) and handle else None
@@ -538,12 +575,12 @@ class Session(Emitter):
     async def _restore_doc(self) -> int | None:
         try:
             result = await self._raw_call("GetActiveDoc", [])
-        except Exception:
+        except EngineError:
             if self._open_doc_params is None:
                 return None
             try:
                 result = await self._raw_call("OpenDoc", list(self._open_doc_params))
-            except Exception:
+            except EngineError:
                 return None
         handle = (result or {}).get("qReturn", {}).get("qHandle")
         return handle if isinstance(handle, int) else None

@@ -330,3 +330,14 @@ async def test_extending_an_existing_method_is_code_minus_10(engine):
         with pytest.raises(errors.MixinError, match="^extend is not allowed") as info:
             await doc.create_session_object({"qInfo": {"qType": "x"}})
         assert info.value.code == errors.SCHEMA_MIXIN_EXTEND_NOT_ALLOWED
+
+
+def test_add_listener_is_on():
+    """add_listener and remove_listener are the enigma.js names of on and off."""
+    session = rxqix.Session("ws://127.0.0.1:1/app/x")
+    seen = []
+    listener = session.add_listener("opened", lambda: seen.append(1))
+    session.emit("opened")
+    session.remove_listener("opened", listener)
+    session.emit("opened")
+    assert seen == [1]

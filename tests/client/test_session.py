@@ -328,3 +328,31 @@ async def test_layouts_coalesce_a_storm_of_changes(app_engine):
         await asyncio.sleep(0.1)
         assert app.layout_calls == 2
         assert first == second == [{"n": 2}]
+
+
+async def test_close_during_open_waits_and_ends_closed(app_engine):
+    """A close() while open() runs lets it finish, then closes: no live socket is left."""
+    session = rxqix.Session(app_engine.url)
+    opening = asyncio.ensure_future(session.open())
+    while session.state.value is not SessionState.OPENING:
+        await asyncio.sleep(0)
+    events = []
+    session.on("closed", lambda event: events.append("closed"))
+    await session.close()
+    await opening
+    assert session.state.value is SessionState.CLOSED
+    assert events == ["closed"]
+    await asyncio.sleep(0.05)
+    assert app_engine.connections == []
+
+
+async def test_a_call_knows_its_request_id_before_it_is_sent(app_engine):
+    """call.request_id names the request, as enigma.js's promise.requestId."""
+    async with rxqix.Session(app_engine.url) as qix:
+        call = qix.engine_version()
+        request_id = call.request_id
+        assert await call == {"qComponentVersion": "12.1"}
+        assert app_engine.received[-1]["id"] == request_id
+        later = qix.engine_version()
+        assert later.request_id == request_id + 1
+        await later

@@ -250,3 +250,29 @@ async def test_a_closed_session_can_be_opened_again(engine):
     assert second is not first
     assert (await second.open_doc("a")).type == "Doc"
     await session.close()
+
+
+async def test_resume_fails_and_stays_suspended_when_the_socket_dies(engine):
+    """A socket lost while restoring fails resume(); no object is closed."""
+    session, qix, doc, obj, _ = await open_with_objects(engine.url)
+    closed = []
+    doc.on("closed", lambda: closed.append("doc"))
+    await session.suspend()
+    script = engine.script
+    original = script.__call__
+
+    async def drop_on_active_doc(frame):
+        if frame["method"] == "GetActiveDoc":
+            asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(engine.drop(1011, "gone")))
+            return None
+        return await original(frame)
+
+    engine.respond = drop_on_active_doc
+    with pytest.raises(errors.NotConnectedError):
+        await session.resume()
+    assert session.state.value is SessionState.SUSPENDED
+    assert closed == []
+    engine.respond = original
+    await session.resume()
+    assert session.state.value is SessionState.OPENED
+    await session.close()
