@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Generator, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
@@ -356,9 +356,9 @@ class Session(Emitter):
         reply = await self._exchange(transport, request, request.to_wire(self.protocol))
         return await self._finish(request, reply)
 
-    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
-        """Run a coroutine as a task the session keeps until it ends."""
-        task = asyncio.ensure_future(coro)
+    def spawn(self, work: Awaitable[T]) -> asyncio.Future[T]:
+        """Run an awaitable as a task the session keeps until it ends."""
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._forget_task)
         return task

@@ -333,9 +333,10 @@ async def test_layouts_coalesce_a_storm_of_changes(app_engine):
 async def test_close_during_open_waits_and_ends_closed(app_engine):
     """A close() while open() runs lets it finish, then closes: no live socket is left."""
     session = rxqix.Session(app_engine.url)
+    started = asyncio.Event()
+    session.state.subscribe(lambda state: state is SessionState.OPENING and started.set())
     opening = asyncio.ensure_future(session.open())
-    while session.state.value is not SessionState.OPENING:
-        await asyncio.sleep(0)
+    await started.wait()
     events = []
     session.on("closed", lambda event: events.append("closed"))
     await session.close()

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from flights import assert_matches, cube_rows, per_carrier, reference
-from rxqix.engine.model import nycflights13_app
 
 import rxqix
 from rxqix.engine import Engine
+from rxqix.engine.model import nycflights13_app
 
 CUBE = {
     "qInfo": {"qType": "carrier-cube"},
