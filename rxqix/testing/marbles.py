@@ -39,15 +39,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import string
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from reactivex import Notification, Observable, abc
-from reactivex.disposable import Disposable
-from reactivex.notification import OnCompleted, OnError, OnNext
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.notification import OnError, OnNext
 from reactivex.testing import TestScheduler
-from reactivex.testing.coldobservable import ColdObservable
 from reactivex.testing.recorded import Recorded
 
 Values = Mapping[str, Any]
@@ -180,50 +178,86 @@ class Legend:
         return f"{self.symbol(event)} = {event.value!r}{where}"
 
 
-class HotMarbles(Observable[Any]):
-    """A hot stream played by a :class:`Marbles` context when it runs.
+class MarbleStream(Observable[Any]):
+    """A stream made by a :class:`Marbles` context, which logs its subscriptions.
 
     Attributes:
+        events: the events of its marble string.
         subscriptions: ``(subscribe, unsubscribe)`` ticks; unsubscribe is
             None while subscribed.
     """
 
     def __init__(
-        self, context: Marbles, events: list[Event], error: BaseException
+        self, context: Marbles, events: list[Event], error: BaseException | None
     ) -> None:
         super().__init__()
         self.context = context
         self.events = events
-        self.error = error
+        self.error = _as_exception(error)
         self.subscriptions: list[tuple[float, float | None]] = []
-        self._observers: list[abc.ObserverBase[Any]] = []
 
     def _subscribe_core(
         self,
         observer: abc.ObserverBase[Any],
         scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
-        self._observers.append(observer)
         index = len(self.subscriptions)
         self.subscriptions.append((self.context.tick, None))
+        inner = self._attach(observer)
 
         def dispose() -> None:
-            if observer in self._observers:
-                self._observers.remove(observer)
-                start, _ = self.subscriptions[index]
+            start, stop = self.subscriptions[index]
+            if stop is None:
                 self.subscriptions[index] = (start, self.context.tick)
+                inner.dispose()
 
         return Disposable(dispose)
+
+    def _attach(self, observer: abc.ObserverBase[Any]) -> abc.DisposableBase:
+        raise NotImplementedError
+
+    def _send(self, observer: abc.ObserverBase[Any], event: Event) -> None:
+        if event.kind == "N":
+            observer.on_next(event.value)
+        elif event.kind == "E":
+            observer.on_error(self.error)
+        else:
+            observer.on_completed()
+
+
+class ColdMarbles(MarbleStream):
+    """A cold stream: each subscriber gets every event, ticks from its subscribe."""
+
+    def _attach(self, observer: abc.ObserverBase[Any]) -> abc.DisposableBase:
+        scheduler = self.context.scheduler
+        timespan = self.context.timespan
+        scheduled = CompositeDisposable()
+        for event in self.events:
+
+            def action(_: Any, __: Any = None, event: Event = event) -> None:
+                self._send(observer, event)
+
+            scheduled.add(scheduler.schedule_relative(event.tick * timespan, action))
+        return scheduled
+
+
+class HotMarbles(MarbleStream):
+    """A hot stream: it plays on its own ticks, whoever listens."""
+
+    def __init__(
+        self, context: Marbles, events: list[Event], error: BaseException | None
+    ) -> None:
+        super().__init__(context, events, error)
+        self._observers: list[abc.ObserverBase[Any]] = []
+
+    def _attach(self, observer: abc.ObserverBase[Any]) -> abc.DisposableBase:
+        self._observers.append(observer)
+        return Disposable(lambda: self._observers.remove(observer))
 
     def play(self, event: Event) -> None:
         """Send one event to the current subscribers."""
         for observer in list(self._observers):
-            if event.kind == "N":
-                observer.on_next(event.value)
-            elif event.kind == "E":
-                observer.on_error(_as_exception(self.error))
-            else:
-                observer.on_completed()
+            self._send(observer, event)
 
 
 class _Expectation(NamedTuple):
@@ -256,9 +290,8 @@ class Marbles:
         self.duration = duration
         self._origin = 0.0
         self._hots: list[HotMarbles] = []
-        self._colds: list[ColdObservable[Any]] = []
         self._expectations: list[_Expectation] = []
-        self._subscription_checks: list[tuple[Any, list[str]]] = []
+        self._subscription_checks: list[tuple[MarbleStream, list[str]]] = []
         self._flushed = False
 
     @property
@@ -282,20 +315,15 @@ class Marbles:
         marbles: str,
         values: Values | None = None,
         error: BaseException | None = None,
-    ) -> ColdObservable[Any]:
+    ) -> ColdMarbles:
         """A cold stream: each subscriber gets the events, ticks from its subscribe.
 
         Its ``subscriptions`` can be checked with :meth:`assert_subscriptions`.
+        It may be made during the run too (inner streams of ``flat_map``...).
         """
         if "^" in marbles:
             raise ValueError("a cold stream has no ^: it starts when subscribed")
-        messages = [
-            Recorded(int(e.tick * self.timespan), _notification(e, error))
-            for e in parse_marbles(marbles, values)
-        ]
-        cold = self.scheduler.create_cold_observable(messages)
-        self._colds.append(cold)
-        return cold
+        return ColdMarbles(self, parse_marbles(marbles, values), error)
 
     def hot(
         self,
@@ -305,7 +333,7 @@ class Marbles:
     ) -> HotMarbles:
         """A hot stream: it plays on its own ticks, from ``^`` (or its start)."""
         self._check_open()
-        hot = HotMarbles(self, parse_marbles(marbles, values), _as_exception(error))
+        hot = HotMarbles(self, parse_marbles(marbles, values), error)
         self._hots.append(hot)
         return hot
 
@@ -334,7 +362,7 @@ class Marbles:
             _Expectation(observable, events, marbles, values, error, compare or same)
         )
 
-    def expect_subscriptions(self, source: Any, *marbles: str) -> None:
+    def expect_subscriptions(self, source: MarbleStream, *marbles: str) -> None:
         """Expect a stream made by :meth:`cold` or :meth:`hot` to be subscribed so.
 
         One marble string per subscription, e.g. ``"^---!"``, ``"--^"``.
@@ -375,7 +403,7 @@ class Marbles:
         self.expect(observable, marbles, values, error, compare=compare)
         self.flush()
 
-    def assert_subscriptions(self, source: Any, *marbles: str) -> None:
+    def assert_subscriptions(self, source: MarbleStream, *marbles: str) -> None:
         """Check subscriptions after :meth:`flush` (or :meth:`assert_marbles`)."""
         if not self._flushed:
             raise RuntimeError("flush() first: subscriptions are known after a run")
@@ -578,21 +606,16 @@ def _compare_events(
     raise AssertionError("\n".join(lines))
 
 
-def _check_subscriptions(source: Any, marbles: list[str], context: Marbles) -> None:
-    end = context.duration
-    raw = getattr(source, "subscriptions", None)
-    if raw is None:
+def _check_subscriptions(
+    source: MarbleStream, marbles: list[str], context: Marbles
+) -> None:
+    if not isinstance(source, MarbleStream):
         raise TypeError("subscriptions are known only for Marbles.cold/hot streams")
-    actual: list[tuple[float, float | None]] = []
-    for item in raw:
-        if isinstance(item, tuple):
-            start, stop = item
-        else:  # a TestScheduler Subscription, in absolute time
-            start = (item.subscribe - context._origin) / context.timespan
-            stop = None
-            if item.unsubscribe != sys.maxsize:
-                stop = (item.unsubscribe - context._origin) / context.timespan
-        actual.append((start, None if stop is None or stop >= end else stop))
+    end = context.duration
+    actual = [
+        (start, None if stop is None or stop >= end else stop)
+        for start, stop in source.subscriptions
+    ]
     expected = [_parse_subscription(m) for m in marbles]
     if actual == expected:
         return
@@ -627,14 +650,6 @@ def _event(recorded: Recorded[Any], context: Marbles) -> Event:
     if isinstance(notification, OnError):
         return Event(tick, "E", notification.exception)
     return Event(tick, "C")
-
-
-def _notification(event: Event, error: BaseException | None) -> Notification[Any]:
-    if event.kind == "N":
-        return OnNext(event.value)
-    if event.kind == "E":
-        return OnError(_as_exception(error))
-    return OnCompleted()
 
 
 def _as_exception(error: BaseException | None) -> Exception:
