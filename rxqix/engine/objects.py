@@ -230,7 +230,22 @@ class GlobalObject(QixObject):
         doc = call.session.doc
         if doc is None:
             raise EngineError(APP_INVALID, "No active document", "App invalid")
+        # A socket that attached to a kept session finds the doc here, under
+        # a handle of its own.
+        call.session.ensure_handle(doc)
         return doc.ref()
+
+    @qix("CreateSessionApp")
+    def create_session_app(self, call: Call) -> Any:
+        doc = call.session.create_session_app()
+        call.changed.add(doc.handle)
+        # The reference has no qGenericId here (clients copy qSessionAppId).
+        return Result(
+            {
+                "qReturn": {"qType": "Doc", "qHandle": doc.handle},
+                "qSessionAppId": doc.name,
+            }
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -299,6 +314,7 @@ class DocObject(QixObject):
         name: str,
         app: Any,
         state: DocStateLike,
+        properties: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(session, handle)
         self.name = name
@@ -306,6 +322,10 @@ class DocObject(QixObject):
         self.state = state
         self.objects: dict[str, GenericObject] = {}
         self._fields: dict[tuple[str, str], FieldObject] = {}
+        # The holder of the app properties, shared with the other sessions of
+        # the app (see AppCatalog.app_properties); "qProp" once they are set.
+        self.properties: dict[str, Any] = {} if properties is None else properties
+        self.session_app = False
 
     def ref(self) -> dict[str, Any]:
         # The Python SDK reads qGenericId of OpenDoc's qReturn without fallback.
@@ -329,6 +349,8 @@ class DocObject(QixObject):
         if obj is None:
             # enigma.js maps this shape to its OBJECT_NOT_FOUND error.
             return {"qType": None, "qHandle": None}
+        # An object kept for a reattached socket gets a handle of its own.
+        call.session.ensure_handle(obj)
         return obj.ref()
 
     @qix("DestroySessionObject", light=True)
@@ -336,8 +358,12 @@ class DocObject(QixObject):
         obj = self.objects.get(object_id)
         if obj is None:
             return False
-        call.session.close_handle(obj.handle)
-        call.closed.append(obj.handle)
+        if call.session.has_handle(obj):
+            call.session.close_handle(obj.handle)
+            call.closed.append(obj.handle)
+        else:
+            # Kept across a reattach but not looked up again: no handle to close.
+            self.forget_object(obj)
         return True
 
     @qix("CreateObject", light=True)
@@ -377,7 +403,7 @@ class DocObject(QixObject):
     def get_field(self, call: Call, field_name: str, state_name: str) -> Any:
         key = (field_name, _state(state_name))
         obj = self._fields.get(key)
-        if obj is None or obj.handle not in call.session.handles:
+        if obj is None or not call.session.has_handle(obj):
             obj = FieldObject(call.session, call.session.new_handle(), self, *key)
             self._fields[key] = obj
             call.session.register(obj)
@@ -458,16 +484,47 @@ class DocObject(QixObject):
     @qix("GetAppLayout", light=True)
     def get_app_layout(self, call: Call) -> Any:
         # False booleans and empty strings are left out, as the engine does.
-        return {
-            "qTitle": self.name,
-            "qFileName": self.name,
-            "qLastReloadTime": self.session.catalog.reload_time(self.name),
-            "qStateNames": self.state.state_names(),
-            "qMeta": {},
-            "qLocaleInfo": locale_info(),
-            "qHasData": True,
-            "qThumbnail": {},
-        }
+        layout: dict[str, Any] = {"qTitle": self.name, "qFileName": self.name}
+        reload_time = self._reload_time()
+        if reload_time:
+            layout["qLastReloadTime"] = reload_time
+        layout.update(
+            qStateNames=self.state.state_names(),
+            qMeta={},
+            qLocaleInfo=locale_info(),
+        )
+        if self.state.field_names():
+            # A session app has no data until a script reload.
+            layout["qHasData"] = True
+        layout["qThumbnail"] = {}
+        return layout
+
+    @qix("GetAppProperties", light=True)
+    def get_app_properties(self, call: Call) -> Any:
+        stored = self.properties.get("qProp")
+        if stored is not None:
+            return copy.deepcopy(stored)
+        # The defaults, with false and empty values left out.
+        props: dict[str, Any] = {"qTitle": self.name, "qThumbnail": {}}
+        reload_time = self._reload_time()
+        if reload_time:
+            props["qLastReloadTime"] = reload_time
+        return props
+
+    @qix("SetAppProperties", light=True)
+    def set_app_properties(self, call: Call, prop: Any) -> Any:
+        if not isinstance(prop, dict):
+            raise EngineError(INVALID_PARAMETERS, "qProp", "Invalid parameters")
+        # Unsaved, as apps are never saved here, but seen by every session of
+        # the app until the engine stops.
+        self.properties["qProp"] = copy.deepcopy(prop)
+        call.changed.add(self.handle)
+        return VOID
+
+    def _reload_time(self) -> str:
+        if self.session_app:
+            return ""
+        return self.session.catalog.reload_time(self.name)
 
 
 # ---------------------------------------------------------------------------

@@ -1,14 +1,38 @@
 """The websocket side of the local engine: accept QIX connections, answer frames.
 
-One connection is one engine session. Right after the handshake the engine
-sends ``OnConnected``; it then reads request frames one at a time and answers
-each before reading the next, so replies come in request order. A request
-that needs the data layer (layouts, data pages, selections, expressions,
-opening an app) runs on one compute thread owned by the engine, which keeps
-the event loop free to accept connections and answer other sessions while a
-large query runs, and keeps the data layer single-threaded. Light requests
-(versions, properties, object handles) are answered on the loop directly,
-since a thread hand-off would cost more than the request.
+Right after the handshake the engine sends ``OnConnected``; it then reads
+request frames one at a time and answers each before reading the next, so
+replies come in request order. A request that needs the data layer (layouts,
+data pages, selections, expressions, opening an app) runs on one compute
+thread owned by the engine, which keeps the event loop free to accept
+connections and answer other sessions while a large query runs, and keeps
+the data layer single-threaded. Light requests (versions, properties, object
+handles) are answered on the loop directly, since a thread hand-off would
+cost more than the request.
+
+Sessions, keys and TTL. A session is keyed by the URL's doc segment and its
+``/identity/<id>`` segment. When the last socket of a session closes, the
+session (open doc, selections, session objects, properties) is kept for its
+TTL: the ``/ttl/<seconds>`` segment of the most recent socket that gave one,
+else the engine's ``session_ttl`` (0 by default, as Qlik's ``SessionTTL``),
+capped by ``max_session_ttl`` (1800, as ``MaxSessionTTL``; -1 lifts the cap
+and then a ttl of -1 keeps the session until the engine stops). A socket on
+the same key within the TTL attaches to the kept session: ``OnConnected``
+says ``SESSION_ATTACHED``, the state is there, and handles are handed out
+anew (GetActiveDoc and GetObject find the doc and objects under new handle
+numbers). Otherwise a socket gets ``SESSION_CREATED`` and a fresh session.
+Only one session is kept per key; a later one replaces it.
+
+Concurrent sockets. By default each open socket has a session of its own,
+even on the same key, so that parallel clients (tests, several tools on one
+app) never see each other's selections. ``share_sessions=True`` behaves as
+Qlik Core does instead: a socket on the key of a live session joins it
+(``SESSION_ATTACHED``). Its sockets then share handles, selections and
+objects; their requests are answered one at a time, and when one socket's
+request changes or closes handles the others are sent a push frame
+``{"jsonrpc": "2.0", "change": [...], "close": [...]}`` with no id. Each
+socket keeps its own delta cache either way, because each client keeps its
+own copy of what it was sent.
 """
 
 from __future__ import annotations
@@ -16,9 +40,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,9 +52,12 @@ from urllib.parse import quote, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from rxqix._protocol.schema import Schema
+from rxqix.engine.delta import DeltaCache
 from rxqix.engine.session import (
+    Aborts,
     AppCatalog,
     AppSource,
     DocStateFactory,
@@ -41,6 +70,7 @@ log = logging.getLogger("rxqix.engine.server")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9076
+DEFAULT_MAX_SESSION_TTL = 1800
 
 # Frames up to this size are parsed on the event loop to pick a thread.
 _INLINE_FRAME_LIMIT = 64 * 1024
@@ -54,13 +84,48 @@ CLOSE_TIMEOUT = 5.0
 _WIRE_LOG = logging.getLogger("rxqix.engine.wire")
 _WIRE_LOG.setLevel(logging.WARNING)
 
-ON_CONNECTED = encode(
-    {
-        "jsonrpc": "2.0",
-        "method": "OnConnected",
-        "params": {"qSessionState": "SESSION_CREATED"},
-    }
-)
+
+def _on_connected(state: str) -> str:
+    return encode(
+        {"jsonrpc": "2.0", "method": "OnConnected", "params": {"qSessionState": state}}
+    )
+
+
+ON_CONNECTED = _on_connected("SESSION_CREATED")
+ON_ATTACHED = _on_connected("SESSION_ATTACHED")
+
+SessionKey = tuple[str | None, str | None]
+"""What sessions are keyed by: the URL's doc segment and identity."""
+
+
+def session_key(route: Route) -> SessionKey:
+    """Return the key a connection's session is found by."""
+    return (route.doc, route.identity)
+
+
+@dataclass(eq=False)
+class _Hosted:
+    """A session as the server holds it: its sockets, lock and TTL.
+
+    Attributes:
+        session: The engine session.
+        key: Its key.
+        ttl: Seconds to keep it after its last socket closes (inf: forever).
+        sockets: Each open socket and the delta cache it answers through.
+        greeted: The sockets that were sent OnConnected, and so may be sent
+            pushes (OnConnected must be a socket's first frame).
+        lock: Held while one of its requests is answered, so that the
+            sockets of a shared session never run requests at once.
+        expiry: The timer that ends it while it is kept with no socket.
+    """
+
+    session: EngineSession
+    key: SessionKey
+    ttl: float = 0.0
+    sockets: dict[ServerConnection, DeltaCache] = field(default_factory=dict)
+    greeted: set[ServerConnection] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    expiry: asyncio.TimerHandle | None = None
 
 
 def parse_route(path: str) -> Route:
@@ -99,6 +164,17 @@ class Engine:
         doc_state_factory: Builds a session's selection state from an app
             (the data layer's ``DocState`` by default).
         schema: The QIX schema to serve (the bundled one by default).
+        aborts: Requests to answer with "Request aborted" (code 15): an
+            :class:`~rxqix.engine.session.Aborts`, or a mapping of method
+            name to how many of its next calls abort (``{"Evaluate": 2}``).
+            More can be armed later with :meth:`abort_next`.
+        session_ttl: Seconds a session is kept after its last socket closes
+            when the URL has no ``/ttl/`` segment (Qlik's ``SessionTTL``).
+        max_session_ttl: The cap on any TTL (Qlik's ``MaxSessionTTL``); -1
+            lifts it.
+        share_sessions: Let a socket join the live session of its key, as
+            Qlik Core does, instead of getting one of its own (see the module
+            docstring).
 
     Example::
 
@@ -115,18 +191,29 @@ class Engine:
         default_app: str | None = None,
         doc_state_factory: DocStateFactory | None = None,
         schema: Schema | None = None,
+        aborts: Aborts | Mapping[str, int] | None = None,
+        session_ttl: float = 0,
+        max_session_ttl: float = DEFAULT_MAX_SESSION_TTL,
+        share_sessions: bool = False,
     ) -> None:
         self.catalog = AppCatalog(apps, doc_state_factory, fallback=default_app)
         self.host = host
         self._requested_port = port
         self._schema = schema
+        self.aborts = aborts if isinstance(aborts, Aborts) else Aborts(aborts)
+        self.session_ttl = session_ttl
+        self.max_session_ttl = max_session_ttl
+        self.share_sessions = share_sessions
         self._server: Server | None = None
         self._executor: ThreadPoolExecutor | None = None
-        # Live sessions; a reattach (by identity, within ttl) will look here.
-        self._sessions: set[EngineSession] = set()
+        # Sessions with at least one open socket, by key (several per key
+        # unless sessions are shared), and those kept with none (one per key).
+        self._live: dict[SessionKey, list[_Hosted]] = {}
+        self._kept: dict[SessionKey, _Hosted] = {}
         # Every live connection, closing ones included (Server.connections
         # leaves those out).
         self._connections: set[ServerConnection] = set()
+        self._pushes: set[asyncio.Future[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -147,10 +234,12 @@ class Engine:
         log.info("QIX engine listening on %s", self.base_url)
 
     async def stop(self) -> None:
-        """Close every connection and stop listening."""
+        """Close every connection, end every kept session and stop listening."""
         server, self._server = self._server, None
         if server is None:
             return
+        for hosted in list(self._kept.values()):
+            self._end_kept(hosted)
         server.close()
         # A connection whose closing handshake is over only waits for the
         # client's TCP EOF, which websockets awaits with no deadline; some
@@ -213,24 +302,196 @@ class Engine:
         names = self.catalog.names
         return self.url_for(names[0] if names else "")
 
-    def url_for(self, app: str) -> str:
-        """The websocket URL of an app by name."""
-        return f"{self.base_url}/app/{quote(app, safe='')}"
+    def url_for(
+        self, app: str, *, identity: str | None = None, ttl: int | None = None
+    ) -> str:
+        """The websocket URL of an app by name, with identity and ttl segments."""
+        url = f"{self.base_url}/app/{quote(app, safe='')}"
+        if identity:
+            url += f"/identity/{quote(identity, safe='')}"
+        if ttl is not None:
+            url += f"/ttl/{ttl}"
+        return url
+
+    # -- sessions -------------------------------------------------------------
+
+    def abort_next(self, method: str, count: int = 1) -> None:
+        """Answer the next ``count`` calls of ``method`` with "Request aborted".
+
+        Args:
+            method: A QIX method name, or ``"Struct.Method"``.
+            count: How many calls to abort (added to any already armed).
+        """
+        self.aborts.arm(method, count)
+
+    @property
+    def kept_sessions(self) -> int:
+        """How many sessions are kept with no socket, waiting for a reattach."""
+        return len(self._kept)
+
+    @property
+    def live_sessions(self) -> int:
+        """How many sessions have an open socket."""
+        return sum(len(group) for group in self._live.values())
+
+    def _ttl(self, seconds: float) -> float:
+        """Apply the TTL cap; a negative TTL means forever when uncapped."""
+        cap = self.max_session_ttl
+        if cap < 0:
+            return math.inf if seconds < 0 else seconds
+        return cap if seconds < 0 else min(seconds, cap)
+
+    def _join(self, route: Route) -> tuple[_Hosted, bool, bool]:
+        """Find or make the session of a new socket.
+
+        Returns:
+            The session, whether the socket attached to an existing one, and
+            whether it must start a new view of it (no other socket stays).
+        """
+        key = session_key(route)
+        hosted = self._kept.pop(key, None)
+        if hosted is not None:
+            if hosted.expiry is not None:
+                hosted.expiry.cancel()
+                hosted.expiry = None
+            attached = reset = True
+        else:
+            hosted = self._joinable(key)
+            attached = hosted is not None
+            reset = attached and not self.share_sessions
+        if hosted is None:
+            session = EngineSession(
+                self.catalog, route, self._schema, aborts=self.aborts
+            )
+            hosted = _Hosted(session, key, self._ttl(self.session_ttl))
+            session.on_change = self._change_listener(hosted)
+        if route.ttl is not None:
+            # The most recently supplied TTL wins, as on Qlik's engines.
+            hosted.ttl = self._ttl(route.ttl)
+        live = self._live.setdefault(key, [])
+        if hosted not in live:
+            live.append(hosted)
+        return hosted, attached, reset
+
+    def _joinable(self, key: SessionKey) -> _Hosted | None:
+        """A live session a new socket on ``key`` may join, if any.
+
+        With shared sessions, any live one. Otherwise only one with a TTL
+        whose sockets are all closing: the old socket of a client that is
+        reconnecting, whose end the server may not have seen yet.
+        """
+        for hosted in self._live.get(key, []):
+            if self.share_sessions:
+                return hosted
+            if hosted.ttl and all(
+                ws.protocol.state is not State.OPEN for ws in hosted.sockets
+            ):
+                return hosted
+        return None
+
+    async def _leave(self, hosted: _Hosted, websocket: ServerConnection) -> None:
+        """Detach a closed socket; keep or end the session when it was the last."""
+        hosted.greeted.discard(websocket)
+        cache = hosted.sockets.pop(websocket, None)
+        if cache is not None:
+            hosted.session.release(cache)
+        if hosted.sockets:
+            return
+        live = self._live.get(hosted.key, [])
+        if hosted in live:
+            live.remove(hosted)
+        if not live:
+            self._live.pop(hosted.key, None)
+        if hosted.ttl and self._server is not None:
+            self._keep(hosted)
+        else:
+            await self._release(hosted.session)
+
+    def _keep(self, hosted: _Hosted) -> None:
+        older = self._kept.pop(hosted.key, None)
+        if older is not None:
+            self._end_kept(older)
+        self._kept[hosted.key] = hosted
+        if math.isfinite(hosted.ttl):
+            loop = asyncio.get_running_loop()
+            hosted.expiry = loop.call_later(hosted.ttl, self._expire, hosted)
+        log.debug("session %s kept for %s s", hosted.key, hosted.ttl)
+
+    def _expire(self, hosted: _Hosted) -> None:
+        if self._kept.get(hosted.key) is hosted:
+            del self._kept[hosted.key]
+            self._end_kept(hosted)
+            log.debug("session %s expired", hosted.key)
+
+    def _end_kept(self, hosted: _Hosted) -> None:
+        self._kept.pop(hosted.key, None)
+        if hosted.expiry is not None:
+            hosted.expiry.cancel()
+            hosted.expiry = None
+        # No socket is left, so no request of this session is running.
+        hosted.session.close()
+
+    def _change_listener(
+        self, hosted: _Hosted
+    ) -> Callable[[DeltaCache, list[int], list[int]], None]:
+        """Build the session's change listener: push lists to the other sockets."""
+        loop = asyncio.get_running_loop()
+
+        def listener(origin: DeltaCache, change: list[int], close: list[int]) -> None:
+            if len(hosted.sockets) > 1:
+                # Requests may run on the compute thread; sockets live on the loop.
+                loop.call_soon_threadsafe(self._push, hosted, origin, change, close)
+
+        return listener
+
+    def _push(
+        self, hosted: _Hosted, origin: DeltaCache, change: list[int], close: list[int]
+    ) -> None:
+        frame: dict[str, Any] = {"jsonrpc": "2.0"}
+        if change:
+            frame["change"] = change
+        if close:
+            frame["close"] = close
+        text = encode(frame)
+        for websocket, cache in list(hosted.sockets.items()):
+            if cache is not origin and websocket in hosted.greeted:
+                task = asyncio.ensure_future(self._send_quietly(websocket, text))
+                self._pushes.add(task)
+                task.add_done_callback(self._pushes.discard)
+
+    @staticmethod
+    async def _send_quietly(websocket: ServerConnection, text: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await websocket.send(text)
 
     # -- connections ----------------------------------------------------------
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         request = websocket.request
         route = parse_route(request.path if request is not None else "/")
-        session = EngineSession(self.catalog, route, self._schema)
-        self._sessions.add(session)
+        hosted, attached, reset = self._join(route)
+        session = hosted.session
+        cache = session.channel()
+        hosted.sockets[websocket] = cache
         self._connections.add(websocket)
         peer = websocket.remote_address
-        log.debug("session opened from %s for %s", peer, route)
+        log.debug(
+            "socket from %s %s session %s",
+            peer,
+            "attached to" if attached else "opened",
+            route,
+        )
         try:
-            await websocket.send(ON_CONNECTED)
+            if reset:
+                # Under the lock: a closing socket's last request may still run.
+                async with hosted.lock:
+                    session.reattach()
+            await websocket.send(ON_ATTACHED if attached else ON_CONNECTED)
+            hosted.greeted.add(websocket)
             async for frame in websocket:
-                await websocket.send(await self._answer(session, frame))
+                async with hosted.lock:
+                    reply = await self._answer(session, frame, cache)
+                await websocket.send(reply)
         except ConnectionClosed:
             # The client left, possibly mid-request: its reply has nowhere to go.
             pass
@@ -240,11 +501,12 @@ class Engine:
             log.exception("connection from %s ended with an error", peer)
         finally:
             self._connections.discard(websocket)
-            self._sessions.discard(session)
-            await self._release(session)
-            log.debug("session from %s closed", peer)
+            await self._leave(hosted, websocket)
+            log.debug("socket from %s closed", peer)
 
-    async def _answer(self, session: EngineSession, frame: str | bytes) -> str:
+    async def _answer(
+        self, session: EngineSession, frame: str | bytes, cache: DeltaCache
+    ) -> str:
         """Answer one frame: on the loop when it is cheap, else on the compute thread.
 
         Handing a request to the thread costs a few hundred microseconds, more
@@ -254,10 +516,10 @@ class Engine:
         if len(frame) <= _INLINE_FRAME_LIMIT:
             incoming = session.receive(frame)
             if session.is_light(incoming):
-                return session.answer(incoming)
-            reply: str = await self._compute(session.answer, incoming)
+                return session.answer(incoming, cache)
+            reply: str = await self._compute(session.answer, incoming, cache)
         else:
-            reply = await self._compute(session.handle_frame, frame)
+            reply = await self._compute(session.handle_frame, frame, cache)
         return reply
 
     async def _compute(self, func: Any, *args: Any) -> Any:
@@ -268,11 +530,7 @@ class Engine:
         return await loop.run_in_executor(executor, func, *args)
 
     async def _release(self, session: EngineSession) -> None:
-        """End a session whose socket closed.
-
-        Sessions do not outlive their socket yet; the route keeps the
-        identity and ttl a later reattach would be keyed on.
-        """
+        """End a session whose last socket closed and that is not kept."""
         try:
             await self._compute(session.close)
         except RuntimeError:

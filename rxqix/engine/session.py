@@ -1,10 +1,21 @@
 """Engine-side sessions: handles, objects, the delta cache and request dispatch.
 
 An :class:`EngineSession` holds everything a QIX session owns (the open doc
-and its selection state, the handle table, the objects, what was last sent
-in delta form) and turns one request frame into one reply frame. It knows
-nothing about sockets, so a session can outlive the connection that opened
-it.
+and its selection state, the handle table, the objects) and turns one
+request frame into one reply frame. It knows nothing about sockets, so a
+session can outlive the connection that opened it: the server keeps it for
+the session's TTL and hands it to the next socket on the same key (see
+:mod:`rxqix.engine.server`).
+
+What was last sent in delta form belongs to the socket, not the session: a
+client keeps its own delta cache, and a socket that attaches to a kept
+session starts with an empty one. Each socket therefore answers through its
+own :class:`~rxqix.engine.delta.DeltaCache` (a *channel*); the session's
+``delta`` is the channel of callers that pass none.
+
+Session apps (``CreateSessionApp``, or ``OpenDoc`` of a ``SessionApp_<id>``
+name no served app has) are empty apps that live in the session that made
+them.
 
 Error answers (``{"code", "parameter", "message"}``):
 
@@ -20,7 +31,9 @@ Error answers (``{"code", "parameter", "message"}``):
 * a failure inside the engine: -32603 "Internal error" (and a log record).
 
 Everything else is the QIX error the method itself raises (1003 App not
-found, 1007 App invalid, ...).
+found, 1007 App invalid, ...), or the aborted error an :class:`Aborts` policy
+asks for: 15 "Request aborted" with parameter ``"Failure"``, as a real engine
+answers a calculation cut short by a selection change.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import json
 import logging
 import math
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +51,7 @@ from typing import Any, Protocol, runtime_checkable
 from rxqix._protocol.schema import Method, Schema, bundled_schema
 from rxqix.engine import errors
 from rxqix.engine.delta import DeltaCache
-from rxqix.engine.errors import EngineError
+from rxqix.engine.errors import GENERIC_ABORTED, EngineError
 from rxqix.engine.objects import (
     APP_ALREADY_OPEN,
     APP_NOT_FOUND,
@@ -55,6 +69,12 @@ log = logging.getLogger("rxqix.engine.session")
 GLOBAL_HANDLE = -1
 DOC_HANDLE = 1
 DEFAULT_ENGINE_VERSION = "12.2027.0"
+SESSION_APP_PREFIX = "SessionApp_"
+
+# The error a real engine answers for a request it aborted (seen in the wild
+# with enigma.js's retry-aborted example).
+ABORTED_PARAMETER = "Failure"
+ABORTED_MESSAGE = "Request aborted"
 
 # Traffic is logged at DEBUG, cut to this many characters per frame.
 _LOG_LIMIT = 2000
@@ -232,6 +252,7 @@ class AppCatalog:
         self._loaded: dict[str, Any] = {}
         self._reload_times: dict[str, str] = {}
         self._users: dict[str, int] = {}
+        self._app_properties: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.make_state: DocStateFactory = doc_state_factory or _default_doc_state
 
@@ -255,6 +276,16 @@ class AppCatalog:
     def reload_time(self, name: str) -> str:
         """Return when an app was loaded, as an ISO timestamp."""
         return self._reload_times.get(name, "")
+
+    def app_properties(self, name: str) -> dict[str, Any]:
+        """Return the mutable holder of an app's properties (SetAppProperties).
+
+        App properties belong to the app, not to a session, so every session
+        of the app shares one holder; apps are never saved here, so they last
+        as long as the engine.
+        """
+        with self._lock:
+            return self._app_properties.setdefault(name, {})
 
     def connected(self, name: str, delta: int) -> None:
         """Count a session opening (+1) or leaving (-1) an app."""
@@ -291,6 +322,75 @@ def _qlik_time(iso: str) -> float:
     moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     epoch = datetime(1899, 12, 30, tzinfo=UTC)
     return (moment - epoch).total_seconds() / 86400.0
+
+
+# ---------------------------------------------------------------------------
+# Aborted requests on demand
+
+
+class Aborts:
+    """Which requests the engine answers with "Request aborted" (code 15).
+
+    A real engine aborts a calculation when selections change under it, and
+    clients retry such requests (enigma.js's retry-aborted example); this
+    lets tests provoke that answer at will. Counts are engine-wide, whichever
+    session makes the call, and each aborted call uses one up. A key is a
+    QIX method name (``"Evaluate"``) or ``"Struct.Method"``
+    (``"Doc.Evaluate"``) to abort on one class only. The request is checked
+    as a real one would be (open handle, known method, valid params) before
+    it is aborted, and an aborted request changes nothing.
+
+    Args:
+        counts: Method to the number of its next calls to abort.
+
+    Example::
+
+        Engine(aborts={"Evaluate": 2})  # the next two Evaluate calls abort
+    """
+
+    def __init__(self, counts: Mapping[str, int] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        for method, count in (counts or {}).items():
+            self.arm(method, count)
+
+    def arm(self, method: str, count: int = 1) -> None:
+        """Abort the next ``count`` calls of ``method`` (adds to what is left).
+
+        Raises:
+            ValueError: for a negative count.
+        """
+        if count < 0:
+            raise ValueError(f"abort count of {method!r} must not be negative")
+        with self._lock:
+            left = self._counts.get(method, 0) + count
+            if left:
+                self._counts[method] = left
+
+    def pending(self, method: str) -> int:
+        """How many calls of ``method`` (a key as given to :meth:`arm`) will abort."""
+        with self._lock:
+            return self._counts.get(method, 0)
+
+    def take(self, struct: str, method: str) -> bool:
+        """Use up one abort of a call, if one is armed; True if it must abort."""
+        with self._lock:
+            for key in (f"{struct}.{method}", method):
+                left = self._counts.get(key, 0)
+                if left:
+                    if left == 1:
+                        del self._counts[key]
+                    else:
+                        self._counts[key] = left - 1
+                    return True
+        return False
+
+
+def _empty_app(name: str) -> Any:
+    """Build the app behind a session app: no tables until a script reload."""
+    from rxqix.engine.apps import AppData
+
+    return AppData.from_frames(name, {})
 
 
 # ---------------------------------------------------------------------------
@@ -473,13 +573,25 @@ def _error(rid: Any, error: EngineError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": rid, "error": error.to_json()}
 
 
+ChangeListener = Callable[[DeltaCache, list[int], list[int]], None]
+"""Called with (the answering channel, change list, close list) of a reply."""
+
+
 class EngineSession:
-    """One QIX session: its handles, open doc, objects and delta cache.
+    """One QIX session: its handles, open doc, objects and delta caches.
+
+    Handles are session-wide: every socket of a shared session sees the same
+    numbers. A socket that attaches to a kept session after all others left
+    starts a new view with :meth:`reattach`, which gives up every handle but
+    Global while keeping the doc and its objects; looking them up again
+    (GetActiveDoc, GetObject) gives them new handles.
 
     Args:
         catalog: The apps the engine serves.
         route: What the connection URL asked for.
         schema: The QIX schema that defines methods and their parameters.
+        aborts: Requests to answer with "Request aborted" (shared by the
+            sessions of an engine).
     """
 
     def __init__(
@@ -487,17 +599,39 @@ class EngineSession:
         catalog: AppCatalog,
         route: Route | None = None,
         schema: Schema | None = None,
+        *,
+        aborts: Aborts | None = None,
     ) -> None:
         self.catalog = catalog
         self.route = route or Route()
         self.schema = schema or bundled_schema()
         self.engine_version = self.schema.engine_version or DEFAULT_ENGINE_VERSION
+        self.aborts = aborts
         self.delta = DeltaCache()
+        self._channels: list[DeltaCache] = []
+        self.on_change: ChangeListener | None = None
         self.handles: dict[int, QixObject] = {}
         self.doc: DocObject | None = None
-        self._served = ""
+        self._served: str | None = None
         self._next_handle = DOC_HANDLE + 1
         self.register(GlobalObject(self, GLOBAL_HANDLE))
+
+    # -- channels -------------------------------------------------------------
+
+    def channel(self) -> DeltaCache:
+        """Open the delta cache of a socket that joins the session."""
+        cache = DeltaCache()
+        self._channels.append(cache)
+        return cache
+
+    def release(self, cache: DeltaCache) -> None:
+        """Forget the delta cache of a socket that left."""
+        if cache in self._channels:
+            self._channels.remove(cache)
+        cache.clear()
+
+    def _caches(self) -> list[DeltaCache]:
+        return [self.delta, *self._channels]
 
     # -- handles --------------------------------------------------------------
 
@@ -516,10 +650,40 @@ class EngineSession:
         obj = self.handles.pop(handle, None)
         if obj is not None:
             obj.on_close()
-        self.delta.forget(handle)
+        for cache in self._caches():
+            cache.forget(handle)
+
+    def has_handle(self, obj: QixObject) -> bool:
+        """Whether an object is open behind its handle in the current view."""
+        return self.handles.get(obj.handle) is obj
+
+    def ensure_handle(self, obj: QixObject) -> int:
+        """Give a kept object a new handle if it has none in the current view."""
+        if not self.has_handle(obj):
+            obj.handle = self.new_handle()
+            self.register(obj)
+        return obj.handle
+
+    def reattach(self) -> None:
+        """Start a new socket's view of the session, as after a reconnect.
+
+        Every handle but Global is given up without closing its object: the
+        doc, its selections and session objects stay, and looking them up
+        again hands out new handle numbers (clients such as enigma.js check
+        that a resumed object's handle changed). Fields are not kept, as
+        clients cannot restore them either.
+        """
+        for handle in [h for h in self.handles if h != GLOBAL_HANDLE]:
+            del self.handles[handle]
+        for cache in self._caches():
+            cache.clear()
 
     def open_doc(self, name: str) -> DocObject:
         """Open an app in this session (once; reopening it gives the same doc).
+
+        A ``SessionApp_<id>`` name that no served app has opens a new, empty
+        session app (as connecting to ``/app/SessionApp_<id>`` does on Qlik
+        Cloud).
 
         Raises:
             EngineError: 1003 when no app has that name, 1002 when another app
@@ -527,33 +691,73 @@ class EngineSession:
         """
         if self.doc is not None:
             if name == self.doc.name:
+                self.ensure_handle(self.doc)
                 return self.doc
             raise EngineError(APP_ALREADY_OPEN, name, "App already open")
+        if name.startswith(SESSION_APP_PREFIX) and name not in self.catalog.names:
+            return self._open_session_app(name)
         found = self.catalog.resolve(name)
         if found is None:
             raise EngineError(APP_NOT_FOUND, name, "App not found")
         served, app = found
         state = self.catalog.make_state(app)
-        self.doc = DocObject(self, DOC_HANDLE, name, app, state)
+        self.doc = DocObject(
+            self,
+            self._doc_handle(),
+            name,
+            app,
+            state,
+            self.catalog.app_properties(served),
+        )
         self._served = served
         self.catalog.connected(served, +1)
         self.register(self.doc)
         return self.doc
+
+    def create_session_app(self) -> DocObject:
+        """Open a new, empty session app named ``SessionApp_<uuid>``.
+
+        Raises:
+            EngineError: 1002 when an app is already open in the session.
+        """
+        name = f"{SESSION_APP_PREFIX}{uuid.uuid4()}"
+        if self.doc is not None:
+            raise EngineError(APP_ALREADY_OPEN, name, "App already open")
+        return self._open_session_app(name)
+
+    def _open_session_app(self, name: str) -> DocObject:
+        app = _empty_app(name)
+        state = self.catalog.make_state(app)
+        self.doc = DocObject(self, self._doc_handle(), name, app, state, {})
+        self.doc.session_app = True
+        self.register(self.doc)
+        return self.doc
+
+    def _doc_handle(self) -> int:
+        # The doc is handle 1 in a fresh view, like a real engine's first doc.
+        return DOC_HANDLE if DOC_HANDLE not in self.handles else self.new_handle()
 
     def close(self) -> None:
         """End the session: close every handle and release the doc."""
         for handle in [h for h in self.handles if h != GLOBAL_HANDLE]:
             self.close_handle(handle)
         if self.doc is not None:
-            self.catalog.connected(self._served, -1)
+            if self._served is not None:
+                self.catalog.connected(self._served, -1)
             self.doc = None
-        self.delta.clear()
+        for cache in self._caches():
+            cache.clear()
 
     # -- requests -------------------------------------------------------------
 
-    def handle_frame(self, frame: str | bytes) -> str:
-        """Answer one request frame with exactly one reply frame."""
-        return self.answer(self.receive(frame))
+    def handle_frame(self, frame: str | bytes, delta: DeltaCache | None = None) -> str:
+        """Answer one request frame with exactly one reply frame.
+
+        Args:
+            frame: The request frame.
+            delta: The channel answering it (the session's own by default).
+        """
+        return self.answer(self.receive(frame), delta)
 
     def receive(self, frame: str | bytes) -> Incoming:
         """Parse one request frame (never raises)."""
@@ -576,8 +780,14 @@ class EngineSession:
         target = self.handles.get(handle)
         return target is None or target.is_light(method)
 
-    def answer(self, incoming: Incoming) -> str:
-        """Answer a received frame with exactly one reply frame."""
+    def answer(self, incoming: Incoming, delta: DeltaCache | None = None) -> str:
+        """Answer a received frame with exactly one reply frame.
+
+        Args:
+            incoming: The frame, as :meth:`receive` parsed it.
+            delta: The channel answering it (the session's own by default).
+        """
+        cache = self.delta if delta is None else delta
         if not incoming.parsed:
             log.debug("<- unparsable frame %s", _clip(repr(incoming.frame)))
             reply = _error(
@@ -586,25 +796,35 @@ class EngineSession:
         else:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("<- %s", _clip(_loggable(incoming.frame, incoming.request)))
-            reply = self.handle_request(incoming.request)
+            reply = self.handle_request(incoming.request, cache)
         try:
             text = encode(reply)
         except (TypeError, ValueError, RecursionError) as exc:
-            text = self._unencodable(reply, exc)
+            text = self._unencodable(reply, exc, cache)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("-> %s", _clip(text))
         return text
 
-    def _unencodable(self, reply: Mapping[str, Any], exc: Exception) -> str:
+    def _unencodable(
+        self, reply: Mapping[str, Any], exc: Exception, cache: DeltaCache
+    ) -> str:
         log.error("reply %s cannot be serialised: %s", reply.get("id"), exc)
         # What the delta cache holds was never sent: drop it so the next
         # answer on these handles is a full value again.
-        self.delta.clear()
+        cache.clear()
         error = EngineError(errors.JSON_RPC_INTERNAL_ERROR, str(exc), "Internal error")
         return encode(_error(reply.get("id"), error))
 
-    def handle_request(self, request: Any) -> dict[str, Any]:
-        """Answer one parsed request with a reply object."""
+    def handle_request(
+        self, request: Any, delta: DeltaCache | None = None
+    ) -> dict[str, Any]:
+        """Answer one parsed request with a reply object.
+
+        Args:
+            request: The parsed request frame.
+            delta: The channel answering it (the session's own by default).
+        """
+        cache = self.delta if delta is None else delta
         if not isinstance(request, dict):
             return _error(None, _invalid_request("request is not an object"))
         rid = request.get("id")
@@ -615,7 +835,7 @@ class EngineSession:
         if not isinstance(handle, int) or isinstance(handle, bool):
             return _error(rid, _invalid_request("handle"))
         try:
-            return self._dispatch(rid, handle, method_name, request)
+            return self._dispatch(rid, handle, method_name, request, cache)
         except EngineError as exc:
             return _error(rid, exc)
         except Exception as exc:  # a bug must not cost the client its reply
@@ -627,7 +847,12 @@ class EngineSession:
             )
 
     def _dispatch(
-        self, rid: Any, handle: int, method_name: str, request: dict[str, Any]
+        self,
+        rid: Any,
+        handle: int,
+        method_name: str,
+        request: dict[str, Any],
+        cache: DeltaCache,
     ) -> dict[str, Any]:
         target = self.handles.get(handle)
         if target is None:
@@ -643,6 +868,8 @@ class EngineSession:
                 errors.JSON_RPC_METHOD_NOT_FOUND, method_name, "Method not found"
             )
         args, given = bind_params(method, request.get("params"))
+        if self.aborts is not None and self.aborts.take(target.qtype, method_name):
+            raise EngineError(GENERIC_ABORTED, ABORTED_PARAMETER, ABORTED_MESSAGE)
         call = Call(self, given)
         before = self._selection_version()
         result = shape_result(method, impl(call, *args))
@@ -651,14 +878,16 @@ class EngineSession:
         reply: dict[str, Any] = {"jsonrpc": "2.0", "id": rid}
         if request.get("delta") is True:
             reply["delta"] = True
-            reply["result"] = self.delta.encode(handle, method_name, result)
+            reply["result"] = cache.encode(handle, method_name, result)
         else:
             reply["result"] = result
-        changed = call.changed.difference(call.closed)
+        changed = sorted(call.changed.difference(call.closed))
         if changed:
-            reply["change"] = sorted(changed)
+            reply["change"] = changed
         if call.closed:
             reply["close"] = list(call.closed)
+        if (changed or call.closed) and self.on_change is not None:
+            self.on_change(cache, changed, list(call.closed))
         return reply
 
     def _selection_version(self) -> int | None:
