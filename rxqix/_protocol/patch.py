@@ -2,7 +2,9 @@
 
 The engine sends RFC 6902 patches with one quirk: the whole value is addressed
 by the path ``"/"`` (RFC 6901 would read that as the member named ``""``).
-Root patches are handled here; every other patch goes through ``jsonpatch``.
+Root patches are handled here. ``add``, ``replace`` and ``remove`` (all the
+engine sends, often thousands per reply) are applied here with RFC 6902's
+rules; ``move``, ``copy`` and ``test`` go through ``jsonpatch``.
 
 Values are never changed in place. Before an operation touches a container,
 every container on its path is copied once (copy-on-write), so a value handed
@@ -24,6 +26,7 @@ from rxqix.errors import PATCH_HAS_NO_PARENT, PatchError
 ROOT = "/"
 
 _UNSAFE = frozenset({"__proto__", "constructor", "prototype"})
+_SIMPLE = frozenset({"add", "replace", "remove"})
 
 
 def _unescape(part: str) -> str:
@@ -50,8 +53,12 @@ def _shallow(container: Any) -> Any:
     return container
 
 
-def _own_parents(root: Any, parts: Sequence[str], owned: set[int]) -> Any:
-    """Copy the containers on the way to the parent of ``parts``; return the root."""
+def _own_parents(root: Any, parts: Sequence[str], owned: set[int]) -> tuple[Any, Any]:
+    """Copy the containers on the way to the parent of ``parts``.
+
+    Returns the (possibly new) root and the parent container, or None for the
+    parent when the path does not lead to one.
+    """
     if id(root) not in owned:
         root = _shallow(root)
         owned.add(id(root))
@@ -60,20 +67,52 @@ def _own_parents(root: Any, parts: Sequence[str], owned: set[int]) -> Any:
         if isinstance(node, dict):
             key: Any = part
             if key not in node:
-                return root
+                return root, None
         elif isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                return root
+                return root, None
             key = int(part)
         else:
-            return root
+            return root, None
         child = node[key]
         if isinstance(child, dict | list) and id(child) not in owned:
             child = _shallow(child)
             owned.add(id(child))
             node[key] = child
         node = child
-    return root
+    return root, node
+
+
+def _apply_simple(parent: Any, key: str, op: dict[str, Any]) -> None:
+    """Apply one add, replace or remove to its (already copied) parent."""
+    kind = op["op"]
+    if isinstance(parent, dict):
+        if kind == "add":
+            parent[key] = op.get("value")
+        elif key not in parent:
+            raise PatchError(f"cannot {kind} missing key {key!r}", PATCH_HAS_NO_PARENT)
+        elif kind == "replace":
+            parent[key] = op.get("value")
+        else:
+            del parent[key]
+        return
+    if not isinstance(parent, list):
+        raise PatchError("patchee is not an object we can patch", PATCH_HAS_NO_PARENT)
+    if kind == "add" and key == "-":
+        parent.append(op.get("value"))
+        return
+    if not key.isdigit():
+        raise PatchError(f"bad array index {key!r}", PATCH_HAS_NO_PARENT)
+    index = int(key)
+    size = len(parent) + (1 if kind == "add" else 0)
+    if index >= size:
+        raise PatchError(f"array index {index} out of range", PATCH_HAS_NO_PARENT)
+    if kind == "add":
+        parent.insert(index, op.get("value"))
+    elif kind == "replace":
+        parent[index] = op.get("value")
+    else:
+        del parent[index]
 
 
 def _empty_like(patches: Sequence[Any]) -> Any:
@@ -97,22 +136,27 @@ def apply_patches(cached: Any, patches: Sequence[Any]) -> Any:
         return cached if cached is not None else {}
     doc = cached if cached is not None else _empty_like(patches)
     owned: set[int] = set()
-    pending: list[dict[str, Any]] = []
 
     for op in patches:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise PatchError(f"malformed patch operation: {op!r}", PATCH_HAS_NO_PARENT)
         if op["path"] == ROOT:
-            doc = _apply(doc, pending, owned)
-            pending = []
             doc = _apply_root(doc, op)
             owned = set()
             continue
-        doc = _own_parents(doc, _parts(op["path"]), owned)
-        if "from" in op:
-            doc = _own_parents(doc, _parts(op["from"]), owned)
-        pending.append(op)
-    return _apply(doc, pending, owned)
+        parts = _parts(op["path"])
+        doc, parent = _own_parents(doc, parts, owned)
+        if op["op"] in _SIMPLE:
+            if parent is None:
+                raise PatchError(
+                    f"no parent for path {op['path']!r}", PATCH_HAS_NO_PARENT
+                )
+            _apply_simple(parent, parts[-1], op)
+        else:
+            if "from" in op:
+                doc, _ = _own_parents(doc, _parts(op["from"]), owned)
+            doc = _apply_library(doc, op)
+    return doc
 
 
 def _apply_root(doc: Any, op: dict[str, Any]) -> Any:
@@ -127,13 +171,11 @@ def _apply_root(doc: Any, op: dict[str, Any]) -> Any:
     )
 
 
-def _apply(doc: Any, ops: list[dict[str, Any]], owned: set[int]) -> Any:
-    if not ops:
-        return doc
+def _apply_library(doc: Any, op: dict[str, Any]) -> Any:
     if not isinstance(doc, dict | list):
         raise PatchError("patchee is not an object we can patch", PATCH_HAS_NO_PARENT)
     try:
-        return jsonpatch.JsonPatch(ops).apply(doc, in_place=True)
+        return jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise PatchError(f"cannot apply patch: {exc}", PATCH_HAS_NO_PARENT) from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:

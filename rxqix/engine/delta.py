@@ -94,6 +94,9 @@ def _same_leaf(old: Any, new: Any) -> bool:
     )
 
 
+_SMALL_LIST = 8
+
+
 def _is_list(value: Any) -> bool:
     return isinstance(value, list | tuple)
 
@@ -164,9 +167,20 @@ def _diff_list(
     path: str,
     out: list[Patch],
 ) -> None:
+    # When most items changed (the next page of a cube, say), one replace of
+    # the list is smaller on the wire and far cheaper to apply than a patch
+    # per item.
+    limit = len(new) // 2 if len(new) > _SMALL_LIST else len(new)
+    mine: list[Patch] = []
+    changed = 0
     for index, (previous, value) in enumerate(zip(old, new, strict=True)):
         if not _same(previous, value):
-            _diff_value(previous, value, f"{path}/{index}", out)
+            changed += 1
+            if changed > limit:
+                out.append({"op": "replace", "path": path or ROOT, "value": new})
+                return
+            _diff_value(previous, value, f"{path}/{index}", mine)
+    out.extend(mine)
 
 
 class DeltaCache:

@@ -124,3 +124,43 @@ def test_bad_patches_raise_patch_error(patch):
     with pytest.raises(PatchError) as info:
         apply_patches(BASE, [patch])
     assert info.value.code == PATCH_HAS_NO_PARENT
+
+
+def test_move_copy_and_test_go_through_jsonpatch():
+    """The rare operations work too, and leave the cached value alone."""
+    doc = {"a": {"x": 1}, "b": [1, 2]}
+    after = apply_patches(
+        doc,
+        [
+            {"op": "test", "path": "/a/x", "value": 1},
+            {"op": "copy", "from": "/a", "path": "/c"},
+            {"op": "move", "from": "/b/0", "path": "/b/-"},
+        ],
+    )
+    assert after == {"a": {"x": 1}, "b": [2, 1], "c": {"x": 1}}
+    assert doc == {"a": {"x": 1}, "b": [1, 2]}
+
+
+def test_a_failed_test_operation_raises():
+    """A test operation that does not hold fails the merge."""
+    with pytest.raises(PatchError):
+        apply_patches({"a": 1}, [{"op": "test", "path": "/a", "value": 2}])
+
+
+def test_many_cell_patches_apply_like_jsonpatch():
+    """Thousands of per-cell replaces give what jsonpatch gives, untouched input."""
+    import jsonpatch
+
+    matrix = [
+        [{"qText": str(r * 10 + c), "qNum": r * 10 + c} for c in range(7)]
+        for r in range(500)
+    ]
+    doc = {"qDataPages": [{"qMatrix": matrix}]}
+    patches = [
+        {"op": "replace", "path": f"/qDataPages/0/qMatrix/{r}/{c}/qNum", "value": -r}
+        for r in range(500)
+        for c in range(7)
+    ]
+    before = copy.deepcopy(doc)
+    assert apply_patches(doc, patches) == jsonpatch.apply_patch(doc, patches)
+    assert doc == before
