@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from retry_aborted import RetryAborted
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.protocol import State
 
 import rxqix
 from rxqix.engine import Engine
@@ -335,6 +336,29 @@ async def test_stopping_the_engine_ends_kept_sessions(app: AppData) -> None:
     await engine.stop()
     assert engine.kept_sessions == 0
     assert engine.catalog.doc_list()[0]["qConnectedUsers"] == 0
+
+
+async def test_a_socket_arriving_before_the_old_one_is_seen_gone_still_attaches(
+    engine: Engine,
+) -> None:
+    """A client reconnecting within the TTL may beat the server to the old close."""
+    url = engine.url_for("shop", ttl=30)
+    async with Connect(url) as first:
+        old = await build_state(first)
+        # The old socket is closing (its close frame is out) but its handler
+        # has not finished yet.
+        [old_socket] = [
+            ws for group in engine._live.values() for h in group for ws in h.sockets
+        ]
+        old_socket.protocol.state = State.CLOSING
+        async with Connect(url) as second:
+            assert second.state == "SESSION_ATTACHED"
+            doc = await second.ref("GetActiveDoc")
+            obj = await second.ref("GetObject", doc, ["regions"])
+            assert obj not in old.values()
+            old_socket.protocol.state = State.OPEN
+    # Both gone: the session is kept once, not twice nor ended.
+    assert (engine.live_sessions, engine.kept_sessions) == (0, 1)
 
 
 # -- concurrent sockets -------------------------------------------------------------
