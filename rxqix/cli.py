@@ -178,6 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--app", default=DEMO_APP, help="the app to open (default: %(default)s)"
     )
 
+    dashboard = commands.add_parser(
+        "dashboard", help="a browser dashboard over live layouts"
+    )
+    dashboard.add_argument("--url", help="an engine URL instead of the local engine")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument(
+        "--port", type=int, default=0, help="0 picks a free port (default)"
+    )
+
     serve = commands.add_parser("serve", help="run the local engine")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9076)
@@ -192,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             asyncio.run(run_demo(args.url, args.app))
+        elif args.command == "dashboard":
+            from rxqix.dashboard import run_dashboard
+
+            asyncio.run(run_dashboard(args.url, args.host, args.port))
         else:
             from rxqix.engine import serve_forever
 

@@ -117,9 +117,8 @@ class Call(Awaitable[Any]):
         self.request = request
 
     @property
-    def request_id(self) -> int:
-        """The id the request is (or will first be) sent with."""
-        assert self.request.id is not None
+    def request_id(self) -> int | None:
+        """The id the request is (or will first be) sent with; None if refused."""
         return self.request.id
 
     def __await__(self) -> Generator[Any, None, Any]:
@@ -321,11 +320,15 @@ class Session(Emitter):
         await self.close()
 
     def call(self, api: ApiObject, spec: Method, params: list[Any]) -> Call:
-        """Make one schema method call for an API object; await it for the result."""
-        self._next_id += 1
-        request = Request(
-            api.handle, spec.name, params, spec.out_key, id=self._next_id, spec=spec
-        )
+        """Make one schema method call for an API object; await it for the result.
+
+        The request id is taken at once, except while the session is suspended:
+        such a call fails when awaited and, as in enigma.js, uses up no id.
+        """
+        request = Request(api.handle, spec.name, params, spec.out_key, spec=spec)
+        if self.state.value not in (SessionState.SUSPENDED, SessionState.RESUMING):
+            self._next_id += 1
+            request.id = self._next_id
         return Call(self, request)
 
     async def send(self, request: Request) -> Any:
@@ -337,6 +340,7 @@ class Session(Emitter):
             EngineError: when the engine answers with an error.
         """
         if self.state.value in (SessionState.SUSPENDED, SessionState.RESUMING):
+            request.id = None
             raise SessionSuspendedError("session suspended", original=self._last_close)
         transport = self._transport
         if transport is None or not transport.is_open:
@@ -478,7 +482,8 @@ class Session(Emitter):
     def _finish_close(self, event: CloseEvent) -> None:
         self._last_close = event
         self._fail_pending(NotConnectedError("socket closed", original=event))
-        for api in list(self._apis.values()):
+        # enigma.js closes in its cache's key order: handles up, Global last.
+        for api in sorted(self._apis.values(), key=lambda a: (a.handle < 0, a.handle)):
             api._notify_closed()
         self._apis.clear()
         self._delta.clear()

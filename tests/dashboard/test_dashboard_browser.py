@@ -17,7 +17,7 @@ import pytest
 from dashboard_support import assert_numbers, per_month
 from flights import per_carrier
 
-pytestmark = pytest.mark.peer
+pytestmark = pytest.mark.browser
 
 BUILD = Path(__file__).resolve().parents[2] / "build"
 # Chromium hangs on this machine's blocked network without these.
