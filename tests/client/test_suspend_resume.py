@@ -263,7 +263,9 @@ async def test_resume_fails_and_stays_suspended_when_the_socket_dies(engine):
 
     async def drop_on_active_doc(frame):
         if frame["method"] == "GetActiveDoc":
-            asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(engine.drop(1011, "gone")))
+            asyncio.get_running_loop().call_later(
+                0.05, lambda: asyncio.ensure_future(engine.drop(1011, "gone"))
+            )
             return None
         return await original(frame)
 
