@@ -334,7 +334,9 @@ async def test_close_during_open_waits_and_ends_closed(app_engine):
     """A close() while open() runs lets it finish, then closes: no live socket is left."""
     session = rxqix.Session(app_engine.url)
     started = asyncio.Event()
-    session.state.subscribe(lambda state: state is SessionState.OPENING and started.set())
+    session.state.subscribe(
+        lambda state: state is SessionState.OPENING and started.set()
+    )
     opening = asyncio.ensure_future(session.open())
     await started.wait()
     events = []
