@@ -8,14 +8,21 @@ Protocol pipelines (used by the session, public for testing and extension):
 Hypercube data: ``hypercube_pages``, ``fetch_all_pages``, ``fetch_in_order``,
 ``page_requests``, ``cube_at``, ``observe_call``, ``switch_map_latest``,
 progress bars ``tqdm_progress`` and ``rich_progress``. DataFrames (pandas
-imported on first use): ``to_dataframe``, ``to_frames``, ``live_frames``.
+imported on first use): ``to_dataframe``, ``to_frames``, ``live_frames``,
+``pages_to_frame``, ``FrameBuilder``.
 Selections: ``select_values``, ``select_match``, ``clear_selections``,
 ``field_values``, ``concat_map_latest``.
 """
 
 from __future__ import annotations
 
-from rxqix.operators._frames import live_frames, to_dataframe, to_frames
+from rxqix.operators._frames import (
+    FrameBuilder,
+    live_frames,
+    pages_to_frame,
+    to_dataframe,
+    to_frames,
+)
 from rxqix.operators._hypercube import (
     MAX_PAGE_CELLS,
     CubeData,
@@ -52,6 +59,7 @@ from rxqix.operators._select import (
 __all__ = [
     "MAX_PAGE_CELLS",
     "CubeData",
+    "FrameBuilder",
     "UnsupportedCubeError",
     "clear_selections",
     "concat_map_latest",
@@ -68,6 +76,7 @@ __all__ = [
     "notifications",
     "observe_call",
     "page_requests",
+    "pages_to_frame",
     "refetch_latest",
     "response_pipeline",
     "rich_progress",

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from reactivex import Observable
+import reactivex
+from reactivex import Observable, abc
 from reactivex import operators as ops
 
 from rxqix.operators._hypercube import (
@@ -33,7 +34,8 @@ from rxqix.operators._hypercube import (
     DataPage,
     Progress,
     cube_at,
-    fetch_all_pages,
+    hypercube_pages,
+    switch_map_latest,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ def to_dataframe(
     """Build a DataFrame from a layout's cube, a :class:`CubeData`, or pages.
 
     A layout gives the pages it holds (its initial data fetch); a CubeData
-    gives all of them (see :func:`hypercube_pages`). Titles come from the
+    gives all of them (see :func:`fetch_all_pages`). Titles come from the
     layout's ``qDimensionInfo`` and ``qMeasureInfo``; bare pages have numbered
     columns unless ``titles`` are given. Pages are joined in the order given
     and must each span every column. See the module docstring for the rules
@@ -63,7 +65,7 @@ def to_dataframe(
 
     Example:
         >>> frame = to_dataframe(await cube.get_layout())
-        >>> frame = to_dataframe(await cube_pages.pipe(ops.to_list()), titles=["a"])
+        >>> frame = to_dataframe(await pages.pipe(ops.to_list()), titles=["a"])
 
     Args:
         data: a layout, a CubeData, or an iterable of ``NxDataPage`` dicts.
@@ -76,31 +78,152 @@ def to_dataframe(
         ValueError: a page that does not span every column.
         ImportError: pandas is not installed.
     """
-    pd = _pandas()
-    cube: Mapping[str, Any] | None = None
     if isinstance(data, CubeData):
-        cube, pages = cube_at(data.layout, data.path), list(data.pages)
+        builder = FrameBuilder(data.layout, data.path, duals=duals, titles=titles)
+        pages: Iterable[DataPage] = data.pages
     elif isinstance(data, Mapping):
-        cube = cube_at(data, path)
-        pages = list(cube.get("qDataPages") or [])
+        builder = FrameBuilder(data, path, duals=duals, titles=titles)
+        pages = cube_at(data, path).get("qDataPages") or []
     else:
-        pages = list(data)
-
-    rows = [row for page in pages for row in page.get("qMatrix") or ()]
-    width = _width(cube, rows)
+        builder = FrameBuilder(None, duals=duals, titles=titles)
+        pages = data
     for page in pages:
-        area = page.get("qArea") or {}
-        if area.get("qLeft", 0) != 0 or any(
-            len(row) != width for row in page["qMatrix"]
-        ):
-            raise ValueError(f"a page does not span all {width} columns: {area}")
-    names = _unique(titles if titles is not None else _titles(cube, width))
+        builder.add(page)
+    return builder.frame()
 
-    columns: dict[Any, Any] = {}
-    for index, name in enumerate(names):
-        cells = [row[index] for row in rows]
-        _add_column(columns, name, cells, duals)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+def pages_to_frame(
+    layout: Mapping[str, Any] | None = None,
+    path: str = "/qHyperCubeDef",
+    *,
+    duals: bool = False,
+    titles: Sequence[str] | None = None,
+) -> Callable[[Observable[DataPage]], Observable[pd.DataFrame]]:
+    """Fold a stream of data pages into one DataFrame, page by page.
+
+    Each page becomes columns as it arrives and its cells are let go, so the
+    peak memory is the frame's, not that of every page's cells at once. The
+    frame is emitted when the pages complete; titles come from ``layout``
+    as in :func:`to_dataframe`.
+
+    ::
+
+        pages:  --a--b--c|
+        output: ---------F|      F = to_dataframe([a, b, c])
+
+    Example:
+        >>> layout = await cube.get_layout()
+        >>> frame = await hypercube_pages(cube, layout=layout).pipe(
+        ...     pages_to_frame(layout)
+        ... )
+    """
+
+    def _fold(source: Observable[DataPage]) -> Observable[pd.DataFrame]:
+        def factory(_: abc.SchedulerBase) -> Observable[pd.DataFrame]:
+            builder = FrameBuilder(layout, path, duals=duals, titles=titles)
+            return source.pipe(
+                ops.do_action(builder.add),
+                ops.ignore_elements(),
+                ops.concat(reactivex.defer(lambda _: reactivex.of(builder.frame()))),
+            )
+
+        return reactivex.defer(factory)
+
+    return _fold
+
+
+class FrameBuilder:
+    """Builds a DataFrame from data pages, one page at a time.
+
+    Each page is turned into column chunks (numbers as float arrays, texts as
+    lists) when added, so the pages' cell dicts need not be kept.
+
+    Args:
+        layout: a layout with the cube at ``path``, for titles and width;
+            None for bare pages.
+        path: the cube's definition path.
+        duals: see :func:`to_dataframe`.
+        titles: column titles, overriding the layout's.
+
+    Raises:
+        UnsupportedCubeError: a layout with no straight cube at ``path``.
+    """
+
+    def __init__(
+        self,
+        layout: Mapping[str, Any] | None,
+        path: str = "/qHyperCubeDef",
+        *,
+        duals: bool = False,
+        titles: Sequence[str] | None = None,
+    ) -> None:
+        self.cube = cube_at(layout, path) if layout is not None else None
+        self.duals = duals
+        self.titles = list(titles) if titles is not None else None
+        self.width: int | None = None
+        size = (self.cube or {}).get("qSize") or {}
+        if "qcx" in size:
+            self._start(int(size["qcx"]))
+        self.rows = 0
+
+    def _start(self, width: int) -> None:
+        self.width = width
+        self._texts: list[list[Any]] = [[] for _ in range(width)]
+        self._nums: list[list[Any]] = [[] for _ in range(width)]
+        self._numeric = [True] * width
+
+    def add(self, page: DataPage) -> None:
+        """Add one page's rows.
+
+        Raises:
+            ValueError: the page does not span every column.
+        """
+        import numpy as np
+
+        matrix = page.get("qMatrix") or []
+        if self.width is None:
+            if not matrix:
+                return
+            self._start(len(matrix[0]))
+        width = self.width
+        area = page.get("qArea") or {}
+        if area.get("qLeft", 0) != 0 or any(len(row) != width for row in matrix):
+            raise ValueError(f"a page does not span all {width} columns: {area}")
+        for index in range(len(self._texts)):
+            cells = [row[index] for row in matrix]
+            self._texts[index].extend(
+                [None if cell.get("qIsNull") else cell.get("qText") for cell in cells]
+            )
+            nums: list[Any] = [
+                math.nan if cell.get("qIsNull") else cell.get("qNum") for cell in cells
+            ]
+            if any(type(num) is str or num is None for num in nums):
+                self._numeric[index] = False
+                nums = [math.nan if type(n) is str or n is None else n for n in nums]
+            self._nums[index].append(np.array(nums, dtype=np.float64))
+        self.rows += len(matrix)
+
+    def frame(self) -> pd.DataFrame:
+        """The DataFrame of the rows added so far."""
+        import numpy as np
+
+        pd = _pandas()
+        width = self.width or 0
+        names = _unique(
+            self.titles if self.titles is not None else _titles(self.cube, width)
+        )
+        columns: dict[Any, Any] = {}
+        for index, name in enumerate(names[:width]):
+            chunks = self._nums[index]
+            nums = np.concatenate(chunks) if chunks else np.empty(0)
+            numeric = self._numeric[index]
+            if not numeric or self.duals:
+                columns[name] = self._texts[index]
+            if not numeric and self.duals:
+                numeric = not bool(np.isnan(nums).all())
+            if numeric:
+                columns[f"{name} (num)" if self.duals else name] = _narrow(nums)
+        return pd.DataFrame(columns, index=pd.RangeIndex(self.rows))
 
 
 def to_frames(
@@ -161,17 +284,20 @@ def live_frames(
         concurrency: page requests kept in flight.
         progress: see :func:`hypercube_pages`; it restarts at 0 per layout.
     """
-    layouts: Observable[Mapping[str, Any]] = obj.layouts()
-    return layouts.pipe(
-        fetch_all_pages(
+
+    def frame_of(layout: Mapping[str, Any]) -> Observable[pd.DataFrame]:
+        pages = hypercube_pages(
             obj,
             path,
+            layout=layout,
             page_height=page_height,
             concurrency=concurrency,
             progress=progress,
-        ),
-        to_frames(path, duals=duals),
-    )
+        )
+        return pages.pipe(pages_to_frame(layout, path, duals=duals))
+
+    layouts: Observable[Mapping[str, Any]] = obj.layouts()
+    return layouts.pipe(switch_map_latest(frame_of))
 
 
 def _pandas() -> Any:
@@ -182,14 +308,6 @@ def _pandas() -> Any:
             "DataFrames need pandas: pip install 'rxqix[pandas]'"
         ) from exc
     return pandas
-
-
-def _width(cube: Mapping[str, Any] | None, rows: list[list[Any]]) -> int:
-    if cube is not None:
-        size = cube.get("qSize") or {}
-        if "qcx" in size:
-            return int(size["qcx"])
-    return len(rows[0]) if rows else 0
 
 
 def _titles(cube: Mapping[str, Any] | None, width: int) -> list[str]:
@@ -209,27 +327,6 @@ def _unique(titles: Sequence[str]) -> list[str]:
         seen[title] = seen.get(title, 0) + 1
         names.append(title if seen[title] == 1 else f"{title} ({seen[title]})")
     return names
-
-
-def _add_column(
-    columns: dict[Any, Any], name: str, cells: list[dict[str, Any]], duals: bool
-) -> None:
-    import numpy as np
-
-    nums: list[Any] = [
-        math.nan if cell.get("qIsNull") else cell.get("qNum") for cell in cells
-    ]
-    numeric = not any(type(num) is str or num is None for num in nums)
-    if not numeric or duals:
-        columns[name] = [
-            None if cell.get("qIsNull") else cell.get("qText") for cell in cells
-        ]
-    if not numeric and duals:
-        nums = [math.nan if type(num) is str or num is None else num for num in nums]
-        numeric = not all(math.isnan(num) for num in nums)
-    if numeric:
-        name = f"{name} (num)" if duals else name
-        columns[name] = _narrow(np.array(nums, dtype=np.float64))
 
 
 def _narrow(values: Any) -> Any:

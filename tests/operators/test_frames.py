@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import reactivex
 from pandas.testing import assert_frame_equal
 from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
@@ -19,9 +20,12 @@ from reactivex.testing.subscription import Subscription
 import rxqix
 from rxqix.operators import (
     CubeData,
+    FrameBuilder,
     UnsupportedCubeError,
     fetch_all_pages,
+    hypercube_pages,
     live_frames,
+    pages_to_frame,
     to_dataframe,
     to_frames,
 )
@@ -378,3 +382,89 @@ async def test_live_frames_over_a_socket_follow_changes(fake_engine):
         await fake_engine.push_change(2)
         assert_frame_equal(await asyncio.wait_for(frames.get(), 5), after)
         subscription.dispose()
+
+
+def test_pages_to_frame_emits_one_frame_when_the_pages_complete():
+    """Pages fold into columns as they come; the frame comes at completion."""
+    scheduler = TestScheduler()
+    layout = cube_layout(4)
+    pages = [
+        {
+            "qArea": {"qLeft": 0, "qTop": t},
+            "qMatrix": [[num(r), num(r * 10)] for r in (t, t + 1)],
+        }
+        for t in (0, 2)
+    ]
+    source = scheduler.create_hot_observable(
+        on_next(T0 + 1, pages[0]), on_next(T0 + 3, pages[1]), on_completed(T0 + 5)
+    )
+    results = scheduler.start(lambda: source.pipe(pages_to_frame(layout)))
+    assert [(m.time - T0, m.value.kind) for m in results.messages] == [
+        (5, "N"),
+        (5, "C"),
+    ]
+    frame = results.messages[0].value.value
+    assert_frame_equal(
+        frame, pd.DataFrame({"id": [0, 1, 2, 3], "=Sum(x)": [0, 10, 20, 30]})
+    )
+
+
+def test_pages_to_frame_builds_afresh_per_subscription():
+    """Each subscription folds its own pages: no rows left over from the last."""
+    page = {"qArea": {"qLeft": 0}, "qMatrix": [[num(1), num(2)]]}
+    fold = reactivex.of(page).pipe(pages_to_frame(cube_layout(1)))
+    assert len(fold.run()) == 1
+    assert len(fold.run()) == 1
+
+
+def test_frame_builder_decides_column_kinds_over_all_pages():
+    """A column numeric on one page and text on the next is a text column."""
+    builder = FrameBuilder(None, titles=["v"])
+    builder.add({"qMatrix": [[num(1)], [num(2)]]})
+    builder.add({"qMatrix": [[txt("n/a")]]})
+    assert builder.frame()["v"].tolist() == ["1", "2", "n/a"]
+
+
+def test_frame_builder_of_no_pages_is_empty():
+    """No layout and no pages: an empty frame."""
+    assert FrameBuilder(None).frame().shape == (0, 0)
+
+
+# -- the local engine's bundled app, against pandas reading the CSV ------------
+
+FLIGHT_KEYS = ["time_hour", "carrier", "flight"]
+ALL_FLIGHTS = {
+    "qInfo": {"qType": "all-flights"},
+    "qHyperCubeDef": {
+        "qDimensions": [{"qDef": {"qFieldDefs": [key]}} for key in FLIGHT_KEYS],
+        "qMeasures": [{"qDef": {"qDef": "Avg(dep_delay)", "qLabel": "dep_delay"}}],
+    },
+}
+
+
+async def test_every_flight_streams_into_the_frame_pandas_reads(local_engine):
+    """All 336,776 flights (one row each) equal pandas' read of flights.csv.zip."""
+    from flights import data_dir
+
+    engine = await local_engine()
+    progress: list[tuple[int, int]] = []
+    async with rxqix.Session(engine.url, protocol={"delta": False}) as qix:
+        doc = await qix.open_doc("nycflights13")
+        cube = await doc.create_session_object(ALL_FLIGHTS)
+        layout = await cube.get_layout()
+        pages = hypercube_pages(
+            cube, layout=layout, progress=lambda *p: progress.append(p)
+        )
+        frame = await pages.pipe(pages_to_frame(layout))
+
+    direct = pd.read_csv(
+        data_dir() / "flights.csv.zip", usecols=[*FLIGHT_KEYS, "dep_delay"]
+    )
+    order = [*FLIGHT_KEYS, "dep_delay"]
+    expected = direct[order].sort_values(FLIGHT_KEYS).reset_index(drop=True)
+    got = frame[order]
+    assert len(got) == 336_776
+    assert_frame_equal(got.sort_values(FLIGHT_KEYS).reset_index(drop=True), expected)
+    assert progress[0] == (0, 336_776)
+    assert progress[-1] == (336_776, 336_776)
+    assert len(progress) == 1 + math.ceil(336_776 / 2500)
