@@ -319,7 +319,7 @@ def _apps(
     if not served:
         from rxqix.engine.model import nycflights13_app
 
-        served[BUNDLED_APP] = nycflights13_app()
+        served[BUNDLED_APP] = nycflights13_app  # loaded on the first OpenDoc
     return served
 
 
