@@ -261,6 +261,16 @@ def observe_call(method: Callable[..., Any], *args: Any) -> Observable[Any]:
     The call is made on subscribe and its task cancelled on dispose. A method
     that returns an Observable (a test stand-in) is used as it is, first
     value only.
+
+    ::
+
+        subscribe: ^
+        call:      [-----]            GetLayout in flight
+        output:    ------L|
+
+    Example:
+        >>> observe_call(cube.get_layout).subscribe(print)
+        >>> observe_call(field.select, "JFK")
     """
 
     def subscribe(

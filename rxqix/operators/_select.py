@@ -6,13 +6,14 @@ meanwhile wait, only the latest of them, and go out when the one in flight is
 answered (``concat_map_latest``: exhaust with a trailing value). Nothing is
 cancelled, since a selection already sent cannot be taken back, and every
 answer (``qReturn``, True when the selection took) is emitted. ``debounce``
-adds a quiet period before a value counts, for input that comes in bursts.
+adds a quiet period before a value counts, for input that comes in bursts;
+``throttle`` a shortest time between two selections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import reactivex
 from reactivex import Observable, abc
@@ -123,6 +124,7 @@ def select_values(
     toggle_mode: bool = False,
     soft_lock: bool = False,
     debounce: float | None = None,
+    throttle: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[Any]], Observable[bool]]:
     """Select each incoming list of values in a field (``Field.SelectValues``).
@@ -150,7 +152,10 @@ def select_values(
         toggle_mode: toggle the values instead of replacing the selection.
         soft_lock: select in a locked field too.
         debounce: seconds a value must stand before it is selected.
-        scheduler: the scheduler for ``debounce``; the session's by default.
+        throttle: the fewest seconds from one selection to the next; the
+            first goes out at once, the latest waiting one when the time
+            is up (and the answer is in).
+        scheduler: the scheduler of the timers; the session's by default.
     """
 
     def select(values: Any) -> Observable[Any]:
@@ -159,7 +164,7 @@ def select_values(
             return observe_call(field.clear)
         return observe_call(field.select_values, wanted, toggle_mode, soft_lock)
 
-    return _selecting(select, field, debounce, scheduler)
+    return _selecting(select, field, _Pacing(debounce, throttle, scheduler))
 
 
 def select_match(
@@ -167,13 +172,15 @@ def select_match(
     *,
     soft_lock: bool = False,
     debounce: float | None = None,
+    throttle: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[str]], Observable[bool]]:
     """Select the values matching each incoming search string (``Field.Select``).
 
     The string is a QIX search: a text, a wildcard ``A*``, or a numeric
-    ``>=10<20``. An empty string (or None) clears the field. In flight and
-    debounce work as in :func:`select_values`.
+    ``>=10<20``. An empty string (or None) clears the field. The one in
+    flight, ``debounce``, ``throttle`` and ``scheduler`` work as in
+    :func:`select_values`.
 
     ::
 
@@ -190,19 +197,22 @@ def select_match(
             return observe_call(field.clear)
         return observe_call(field.select, match, soft_lock)
 
-    return _selecting(select, field, debounce, scheduler)
+    return _selecting(select, field, _Pacing(debounce, throttle, scheduler))
 
 
 def clear_selections(
     target: Any,
     *,
     debounce: float | None = None,
+    throttle: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Clear selections on each incoming value (a "clear" button's clicks).
 
     A Doc clears every field (``Doc.ClearAll``); a Field clears itself
-    (``Field.Clear``). Clicks during a clear in flight make one more.
+    (``Field.Clear``). Clicks during a clear in flight make one more;
+    ``debounce``, ``throttle`` and ``scheduler`` work as in
+    :func:`select_values`.
 
     ::
 
@@ -219,28 +229,43 @@ def clear_selections(
         method = getattr(target, "clear_all", None) or target.clear
         return observe_call(method)
 
-    return _selecting(clear, target, debounce, scheduler)
+    return _selecting(clear, target, _Pacing(debounce, throttle, scheduler))
+
+
+class _Pacing(NamedTuple):
+    debounce: float | None
+    throttle: float | None
+    scheduler: abc.SchedulerBase | None
 
 
 def _selecting(
     select: Callable[[Any], Observable[Any]],
     target: Any,
-    debounce: float | None,
-    scheduler: abc.SchedulerBase | None,
+    pacing: _Pacing,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
-    def _operator(source: Observable[Any]) -> Observable[Any]:
-        if debounce is None:
-            return source.pipe(concat_map_latest(select))
+    debounce, throttle, scheduler = pacing
+    if debounce is None and throttle is None:
+        return concat_map_latest(select)
 
+    def _operator(source: Observable[Any]) -> Observable[Any]:
         def factory(_: abc.SchedulerBase) -> Observable[Any]:
             # The session's scheduler exists once it is open, so look it up
-            # now; with none, debounce falls back to the subscriber's.
+            # now; with none, the timers fall back to the subscriber's.
             session = getattr(target, "session", None)
             timer = scheduler or getattr(session, "scheduler", None)
-            return source.pipe(
-                ops.debounce(debounce, scheduler=timer),
-                concat_map_latest(select),
-            )
+
+            def paced(value: Any) -> Observable[Any]:
+                if throttle is None:
+                    return select(value)
+                # the slot stays taken until the answer and the interval are
+                # both over: the next waiting value goes out no sooner
+                gap = reactivex.timer(throttle, scheduler=timer)
+                return reactivex.merge(select(value), gap.pipe(ops.ignore_elements()))
+
+            values = source
+            if debounce is not None:
+                values = values.pipe(ops.debounce(debounce, scheduler=timer))
+            return values.pipe(concat_map_latest(paced))
 
         return reactivex.defer(factory)
 

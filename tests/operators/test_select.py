@@ -311,3 +311,54 @@ async def test_select_values_over_a_socket_sends_first_and_latest(fake_engine):
         [[{"qText": "1", "qIsNumeric": True, "qNumber": 1}], False, False],
         [],
     ]
+
+
+def test_select_values_throttle_spaces_selections_and_keeps_the_last():
+    """throttle=5: the first goes at once, the latest waiting one 5 ticks later."""
+    scheduler = TestScheduler()
+    field = VirtualField(scheduler, delay=1)
+    slider = scheduler.create_hot_observable(
+        *[on_next(T0 + t, [t]) for t in (1, 2, 3, 4)],
+        on_next(T0 + 20, [20]),
+        on_completed(T0 + 30),
+    )
+    results = scheduler.start(
+        lambda: slider.pipe(select_values(field, throttle=5, scheduler=scheduler))
+    )
+    assert [(t, args[0][0]["qNumber"]) for t, _, args in field.calls] == [
+        (1, 1),
+        (6, 4),
+        (20, 20),
+    ]
+    assert [m.time - T0 for m in results.messages] == [2, 7, 21, 30]
+
+
+def test_throttle_waits_for_a_slow_answer_too():
+    """When the engine answers after the interval, the next one waits for the answer."""
+    scheduler = TestScheduler()
+    field = VirtualField(scheduler, delay=8)
+    values = scheduler.create_hot_observable(
+        on_next(T0 + 1, ["a"]), on_next(T0 + 2, ["b"])
+    )
+    scheduler.start(
+        lambda: values.pipe(select_values(field, throttle=3, scheduler=scheduler))
+    )
+    assert [t for t, _, _ in field.calls] == [1, 9]
+
+
+def test_clear_selections_can_debounce_and_throttle():
+    """A burst of clicks with debounce makes one clear; throttle spaces the rest."""
+    scheduler = TestScheduler()
+    doc = VirtualDoc(scheduler, delay=1)
+    clicks = scheduler.create_hot_observable(
+        on_next(T0 + 1, "c"),
+        on_next(T0 + 2, "c"),
+        on_next(T0 + 10, "c"),
+        on_next(T0 + 11, "c"),
+    )
+    scheduler.start(
+        lambda: clicks.pipe(
+            clear_selections(doc, debounce=2, throttle=20, scheduler=scheduler)
+        )
+    )
+    assert [t for t, _, _ in doc.calls] == [4, 24]
