@@ -209,11 +209,11 @@ class FrameBuilder:
 
         pd = _pandas()
         width = self.width or 0
-        names = _unique(
-            self.titles if self.titles is not None else _titles(self.cube, width)
-        )
+        titles = _titles(self.cube, width)
+        if self.titles is not None:
+            titles = [*self.titles[:width], *titles[len(self.titles) :]]
         columns: dict[Any, Any] = {}
-        for index, name in enumerate(names[:width]):
+        for index, name in enumerate(_unique(titles)):
             chunks = self._nums[index]
             nums = np.concatenate(chunks) if chunks else np.empty(0)
             numeric = self._numeric[index]

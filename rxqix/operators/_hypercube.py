@@ -283,7 +283,11 @@ def observe_call(method: Callable[..., Any], *args: Any) -> Observable[Any]:
             return Disposable()
         if isinstance(result, Observable):
             return result.pipe(ops.take(1)).subscribe(observer, scheduler=scheduler)
-        future = asyncio.ensure_future(result)
+        try:
+            future = asyncio.ensure_future(result)
+        except TypeError as exc:
+            observer.on_error(exc)
+            return Disposable()
 
         def settle(done: asyncio.Future[Any]) -> None:
             if done.cancelled():

@@ -417,10 +417,10 @@ class Marbles:
         """Subscribe at tick 0, play the hot streams, run the clock to the end."""
         self._check_open()
         self._flushed = True
-        # tick 0 comes after the earliest hot event before a ^, and after 0:
-        # TestScheduler runs nothing scheduled at time 0
+        # hot events written before a ^ have negative ticks: put tick 0 late
+        # enough for the earliest of them to have a time on the clock
         before = max((-e.tick for h in self._hots for e in h.events), default=0)
-        self._origin = max(0.0, before) * self.timespan + 1
+        self._origin = max(0.0, before) * self.timespan
         # subscribing first lets a hot event at tick 0 reach the subscriber
         recordings = [self._record(observable) for observable in observables]
         for hot in self._hots:

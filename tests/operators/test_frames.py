@@ -468,3 +468,9 @@ async def test_every_flight_streams_into_the_frame_pandas_reads(local_engine):
     assert progress[0] == (0, 336_776)
     assert progress[-1] == (336_776, 336_776)
     assert len(progress) == 1 + math.ceil(336_776 / 2500)
+
+
+def test_to_dataframe_numbers_the_columns_titles_do_not_name():
+    """Fewer titles than columns: the rest keep the layout's titles (or numbers)."""
+    pages = [{"qMatrix": [[txt("a"), num(1), num(2)]]}]
+    assert list(to_dataframe(pages, titles=["k"]).columns) == ["k", "1", "2"]

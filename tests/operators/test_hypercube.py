@@ -659,3 +659,10 @@ async def test_hypercube_pages_over_a_socket_fail_with_engine_errors(fake_engine
     async with session:
         with pytest.raises(EngineError, match=r"^Calc pages too large \(7009\)"):
             await hypercube_pages(cube)
+
+
+def test_observe_call_of_a_method_that_returns_a_plain_value_fails():
+    """A method that returns neither an awaitable nor an Observable gives on_error."""
+    errors: list[Exception] = []
+    observe_call(lambda: 42).subscribe(on_error=errors.append)
+    assert isinstance(errors[0], TypeError)
