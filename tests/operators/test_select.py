@@ -26,19 +26,17 @@ on_completed = ReactiveTest.on_completed
 T0 = 200
 
 
-class VirtualField:
-    """A Field stand-in whose calls answer True after `delay` ticks, logged with times."""
+class StandInField:
+    """A Field stand-in: each call is logged with `clock()` and answered by `answer()`."""
 
-    def __init__(self, scheduler: TestScheduler, delay: int = 3) -> None:
-        self.scheduler = scheduler
-        self.delay = delay
+    def __init__(self, answer: Any, clock: Any = lambda: 0) -> None:
+        self.answer = answer
+        self.clock = clock
         self.calls: list[tuple[int, str, Any]] = []
 
     def _answer(self, method: str, args: Any) -> Any:
-        self.calls.append((int(self.scheduler.clock) - T0, method, args))
-        return self.scheduler.create_cold_observable(
-            on_next(self.delay, True), on_completed(self.delay)
-        )
+        self.calls.append((self.clock(), method, args))
+        return self.answer()
 
     def select_values(self, values, toggle_mode=False, soft_lock=False):
         return self._answer("SelectValues", (values, toggle_mode, soft_lock))
@@ -50,9 +48,24 @@ class VirtualField:
         return self._answer("Clear", None)
 
 
-class VirtualDoc(VirtualField):
+class StandInDoc(StandInField):
     def clear_all(self):
         return self._answer("ClearAll", None)
+
+
+def virtual_field(scheduler: TestScheduler, delay: int = 3, kind: type = StandInField):
+    """A stand-in answering True `delay` ticks after each call, logging ticks from T0."""
+
+    def answer():
+        return scheduler.create_cold_observable(
+            on_next(delay, True), on_completed(delay)
+        )
+
+    return kind(answer, lambda: int(scheduler.clock) - T0)
+
+
+def virtual_doc(scheduler: TestScheduler, delay: int = 3):
+    return virtual_field(scheduler, delay, StandInDoc)
 
 
 def test_concat_map_latest_runs_one_at_a_time_and_keeps_the_latest():
@@ -110,7 +123,7 @@ def test_field_values_refuses_other_values(bad):
 def test_select_values_keeps_one_selection_in_flight_and_the_latest_waiting():
     """A burst of values: the first is selected, then only the last of the rest."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler)
+    field = virtual_field(scheduler)
     values = scheduler.create_hot_observable(
         on_next(T0 + 1, ["a"]),
         on_next(T0 + 2, ["b"]),
@@ -132,7 +145,7 @@ def test_select_values_keeps_one_selection_in_flight_and_the_latest_waiting():
 def test_select_values_clears_on_an_empty_list():
     """[] or None clears the field instead of selecting nothing."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler, delay=1)
+    field = virtual_field(scheduler, delay=1)
     values = scheduler.create_hot_observable(
         on_next(T0 + 1, [5]), on_next(T0 + 4, []), on_next(T0 + 7, None)
     )
@@ -150,7 +163,7 @@ def test_select_values_clears_on_an_empty_list():
 def test_select_values_debounces_on_the_given_scheduler():
     """With debounce=3 a slider drag selects once, 3 ticks after it stops."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler, delay=2)
+    field = virtual_field(scheduler, delay=2)
     slider = scheduler.create_hot_observable(
         *[on_next(T0 + t, [t]) for t in (1, 2, 3, 4)],
         on_next(T0 + 20, [20]),
@@ -169,7 +182,7 @@ def test_select_values_debounces_on_the_given_scheduler():
 def test_select_values_debounce_uses_the_session_scheduler_by_default():
     """Without a scheduler argument the field's session scheduler times the debounce."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler, delay=1)
+    field = virtual_field(scheduler, delay=1)
     field.session = type("S", (), {"scheduler": scheduler})()
     values = scheduler.create_hot_observable(
         on_next(T0 + 1, ["x"]), on_next(T0 + 2, ["y"])
@@ -181,7 +194,7 @@ def test_select_values_debounce_uses_the_session_scheduler_by_default():
 def test_select_values_disposed_stops_selecting():
     """After dispose, waiting values are dropped and nothing more is sent."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler, delay=5)
+    field = virtual_field(scheduler, delay=5)
     values = scheduler.create_hot_observable(
         on_next(T0 + 1, ["a"]), on_next(T0 + 2, ["b"])
     )
@@ -193,7 +206,7 @@ def test_select_values_disposed_stops_selecting():
 def test_select_match_selects_search_strings_and_clears_on_empty():
     """Field.Select per string after the debounce; an empty string clears."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler, delay=1)
+    field = virtual_field(scheduler, delay=1)
     typed = scheduler.create_hot_observable(
         on_next(T0 + 1, "J"),
         on_next(T0 + 2, "JF"),
@@ -212,7 +225,7 @@ def test_select_match_selects_search_strings_and_clears_on_empty():
 def test_clear_selections_clears_a_doc_or_a_field():
     """A Doc gets ClearAll, a Field gets Clear; clicks during a clear make one more."""
     scheduler = TestScheduler()
-    doc, field = VirtualDoc(scheduler, delay=2), VirtualField(scheduler, delay=2)
+    doc = virtual_doc(scheduler, delay=2)
     clicks = scheduler.create_hot_observable(
         on_next(T0 + 1, "c"), on_next(T0 + 2, "c"), on_next(T0 + 2, "c")
     )
@@ -220,65 +233,46 @@ def test_clear_selections_clears_a_doc_or_a_field():
     assert [(t, m) for t, m, _ in doc.calls] == [(1, "ClearAll"), (3, "ClearAll")]
     assert [m.time - T0 for m in results.messages] == [3, 5]
     scheduler = TestScheduler()
-    field.scheduler = scheduler
+    field = virtual_field(scheduler, delay=2)
     clicks = scheduler.create_hot_observable(on_next(T0 + 1, "c"))
     scheduler.start(lambda: clicks.pipe(clear_selections(field)))
     assert [m for _, m, _ in field.calls] == ["Clear"]
 
 
-class MarbleField:
-    """A Field stand-in answering True three ticks after each call (marbles_testing)."""
-
-    def __init__(self, cold: Any) -> None:
-        self.cold = cold
-        self.calls: list[tuple[str, Any]] = []
-
-    def _answer(self, method: str, args: Any) -> Any:
-        self.calls.append((method, args))
-        return self.cold("---T|", {"T": True})
-
-    def select_values(self, values, toggle_mode=False, soft_lock=False):
-        return self._answer("SelectValues", values)
-
-    def select(self, match, soft_lock=False):
-        return self._answer("Select", match)
-
-    def clear(self):
-        return self._answer("Clear", None)
-
-    def clear_all(self):
-        return self._answer("ClearAll", None)
+def marble_doc(cold: Any) -> StandInDoc:
+    """A stand-in answering True three ticks after each call (marbles_testing)."""
+    return StandInDoc(lambda: cold("---T|", {"T": True}))
 
 
 def test_select_values_diagram():
     """The docstring's diagram: b waits for a, c for b, and [] clears."""
     with marbles_testing(timespan=1) as (start, cold, hot, exp):
-        field = MarbleField(cold)
+        field = marble_doc(cold)
         lookup = {"a": ["a"], "b": ["b"], "c": ["c"], "x": []}
         values = hot("-a-b--c-----x----|", lookup)
         expected = exp("----T--T--T----T-|", {"T": True})
         assert start(values.pipe(select_values(field))) == expected
-        assert [m for m, _ in field.calls] == ["SelectValues"] * 3 + ["Clear"]
+        assert [m for _, m, _ in field.calls] == ["SelectValues"] * 3 + ["Clear"]
 
 
 def test_select_match_diagram():
     """The docstring's diagram: typing settles for 2 ticks, then one Select."""
     with marbles_testing(timespan=1) as (start, cold, hot, exp):
-        field = MarbleField(cold)
+        field = marble_doc(cold)
         typed = hot("-a-b-c-------|", {"a": "J", "b": "JF", "c": "JFK"})
         expected = exp("----------T--|", {"T": True})
         assert start(typed.pipe(select_match(field, debounce=2))) == expected
-        assert field.calls == [("Select", "JFK")]
+        assert [(m, a) for _, m, a in field.calls] == [("Select", "JFK")]
 
 
 def test_clear_selections_diagram():
     """The docstring's diagram: clicks during a clear make one more clear."""
     with marbles_testing(timespan=1) as (start, cold, hot, exp):
-        doc = MarbleField(cold)
+        doc = marble_doc(cold)
         clicks = hot("-c-(c,c)------|")  # two clicks at 3 make one clear
         expected = exp("----T--T------|", {"T": True})
         assert start(clicks.pipe(clear_selections(doc))) == expected
-        assert [m for m, _ in doc.calls] == ["ClearAll", "ClearAll"]
+        assert [m for _, m, _ in doc.calls] == ["ClearAll", "ClearAll"]
 
 
 # -- over a real socket, against the scripted fake engine ----------------------
@@ -316,7 +310,7 @@ async def test_select_values_over_a_socket_sends_first_and_latest(fake_engine):
 def test_select_values_throttle_spaces_selections_and_keeps_the_last():
     """throttle=5: the first goes at once, the latest waiting one 5 ticks later."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler, delay=1)
+    field = virtual_field(scheduler, delay=1)
     slider = scheduler.create_hot_observable(
         *[on_next(T0 + t, [t]) for t in (1, 2, 3, 4)],
         on_next(T0 + 20, [20]),
@@ -336,7 +330,7 @@ def test_select_values_throttle_spaces_selections_and_keeps_the_last():
 def test_throttle_waits_for_a_slow_answer_too():
     """When the engine answers after the interval, the next one waits for the answer."""
     scheduler = TestScheduler()
-    field = VirtualField(scheduler, delay=8)
+    field = virtual_field(scheduler, delay=8)
     values = scheduler.create_hot_observable(
         on_next(T0 + 1, ["a"]), on_next(T0 + 2, ["b"])
     )
@@ -349,7 +343,7 @@ def test_throttle_waits_for_a_slow_answer_too():
 def test_clear_selections_can_debounce_and_throttle():
     """A burst of clicks with debounce makes one clear; throttle spaces the rest."""
     scheduler = TestScheduler()
-    doc = VirtualDoc(scheduler, delay=1)
+    doc = virtual_doc(scheduler, delay=1)
     clicks = scheduler.create_hot_observable(
         on_next(T0 + 1, "c"),
         on_next(T0 + 2, "c"),
