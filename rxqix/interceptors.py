@@ -54,8 +54,15 @@ class ResponseInterceptor(Protocol):
 
 
 def delta_flag(request: Request, protocol_delta: bool) -> Request:
-    """Ask for a delta reply if the method has one out-parameter, not qSuccess."""
-    if protocol_delta and request.out_key not in (None, "qSuccess"):
+    """Ask for a delta reply if the method has one out-parameter, not qSuccess.
+
+    An explicit ``request.delta`` (set by the caller or an earlier send) stays.
+    """
+    if (
+        request.delta is None
+        and protocol_delta
+        and request.out_key not in (None, "qSuccess")
+    ):
         request.delta = True
     return request
 
