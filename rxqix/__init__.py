@@ -13,12 +13,23 @@ from rxqix._protocol.rpc import Request
 from rxqix._protocol.schema import Schema, load_schema
 from rxqix.api import ApiObject
 from rxqix.errors import EngineError, EnigmaError, RxqixError
-from rxqix.session import Notification, Session, SessionState, Traffic, create
+from rxqix.sense import build_url
+from rxqix.session import (
+    Call,
+    CloseEvent,
+    Notification,
+    Session,
+    SessionState,
+    Traffic,
+    create,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApiObject",
+    "Call",
+    "CloseEvent",
     "EngineError",
     "EnigmaError",
     "Notification",
@@ -29,6 +40,7 @@ __all__ = [
     "SessionState",
     "Traffic",
     "__version__",
+    "build_url",
     "create",
     "errors",
     "first",
