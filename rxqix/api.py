@@ -206,8 +206,29 @@ def build_class(schema: Schema, struct: str) -> type[ApiObject]:
     return type(struct, (ApiObject,), namespace)
 
 
+# Generated classes, shared by every session with the same schema: a struct
+# has hundreds of methods, too many to build again for each session.
+_GENERATED: dict[int, tuple[Schema, dict[str, type[ApiObject]]]] = {}
+
+
+def generated_class(schema: Schema, struct: str) -> type[ApiObject]:
+    """Return the shared generated class of a struct (SchemaError if unknown)."""
+    entry = _GENERATED.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = _GENERATED[id(schema)] = (schema, {})
+    classes = entry[1]
+    cls = classes.get(struct)
+    if cls is None:
+        cls = classes[struct] = build_class(schema, struct)
+    return cls
+
+
 class ApiFactory:
-    """Builds and caches the API class of each struct for one schema."""
+    """Hands out the API class of each struct for one session.
+
+    Without struct-type mixins that is the shared generated class; with them,
+    a subclass of it made for this session, with the mixins woven in.
+    """
 
     def __init__(self, schema: Schema, mixins: MixinRegistry | None = None) -> None:
         self.schema = schema
@@ -215,7 +236,7 @@ class ApiFactory:
         self._classes: dict[str, type[ApiObject]] = {}
 
     def class_for(self, struct: str) -> type[ApiObject]:
-        """Return the generated class of a struct, with its struct-type mixins.
+        """Return the class of a struct, with its struct-type mixins.
 
         Raises:
             SchemaError: the schema has no such struct (code -8).
@@ -223,7 +244,9 @@ class ApiFactory:
         """
         cls = self._classes.get(struct)
         if cls is None:
-            cls = build_class(self.schema, struct)
-            self.mixins.weave_class(cls, struct)
+            cls = generated_class(self.schema, struct)
+            if self.mixins.for_type(struct):
+                cls = type(struct, (cls,), {"__module__": "rxqix.api"})
+                self.mixins.weave_class(cls, struct)
             self._classes[struct] = cls
         return cls

@@ -25,9 +25,16 @@ _MISSING: Any = object()
 
 
 def is_named_dict(method: Method, args: Sequence[Any]) -> bool:
-    """Tell whether a single dict argument is enigma.js's named-parameter form."""
+    """Tell whether a single dict argument is enigma.js's named-parameter form.
+
+    An empty dict is the named form ("all defaults") only when no parameter
+    is required; otherwise it is the value of the first one
+    (``create_session_object({})``).
+    """
     if len(args) != 1 or not isinstance(args[0], Mapping):
         return False
+    if not args[0]:
+        return all(param.optional for param in method.params)
     names = {param.name for param in method.params}
     return all(key in names for key in args[0])
 

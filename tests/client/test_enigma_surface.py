@@ -341,3 +341,18 @@ def test_add_listener_is_on():
     session.remove_listener("opened", listener)
     session.emit("opened")
     assert seen == [1]
+
+
+async def test_generated_classes_are_shared_and_mixins_stay_in_their_session(engine):
+    """Sessions share generated classes; a struct mixin of one never reaches another."""
+    mixins = [{"types": "Global", "extend": {"tweet": lambda self: "hi"}}]
+    async with (
+        rxqix.Session(engine.url, mixins=mixins) as mixed,
+        rxqix.Session(engine.url) as plain,
+        rxqix.Session(engine.url) as other,
+    ):
+        assert mixed.tweet() == "hi"
+        assert not hasattr(plain, "tweet")
+        assert type(plain) is type(other)
+        assert type(mixed) is not type(plain)
+        assert isinstance(mixed, type(plain))

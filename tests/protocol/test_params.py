@@ -77,3 +77,10 @@ def test_bad_arguments_raise_a_typed_error(args, kwargs, pattern):
         build_params(OPEN_DOC, args, kwargs)
     assert info.value.code == INVALID_ARGUMENTS
     assert isinstance(info.value, TypeError)
+
+
+def test_an_empty_dict_is_a_value_when_a_param_is_required():
+    """create_session_object({}) sends {} as qProp; for all-optional params {} means defaults."""
+    assert build_params(CREATE_SESSION_OBJECT, [{}], {}) == [{}]
+    clear_all = schema.method("Doc", "ClearAll")
+    assert build_params(clear_all, [{}], {}) == [False, ""]
