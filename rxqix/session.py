@@ -358,6 +358,10 @@ class Session(Emitter):
         request.retry = lambda: self.send(request)
 
         reply = await self._exchange(transport, request, request.to_wire(self.protocol))
+        if not self.response_interceptors:
+            if reply.error is not None:
+                raise reply.error
+            return self._to_api(reply.value)
         return await self._finish(request, reply)
 
     def spawn(self, work: Awaitable[T]) -> asyncio.Future[T]:
