@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from reactivex import Observable
+from reactivex import Observable, compose
 from reactivex import operators as ops
 
 from rxqix import interceptors as stages
@@ -30,6 +30,19 @@ def _stage(
     return ops.map(run)
 
 
+def take_reply(pending: Pending, frame: Frame) -> Reply | None:
+    """Pair a frame with its pending request (taking it), or return None.
+
+    Only an integer id that is pending makes a reply: an unsolicited frame is
+    never taken for one.
+    """
+    request_id = frame.get("id")
+    if type(request_id) is not int:
+        return None
+    request = pending.pop(request_id, None)
+    return None if request is None else Reply(request, frame)
+
+
 def correlate(pending: Pending) -> Callable[[Observable[Frame]], Observable[Reply]]:
     """Pair each frame whose id is pending with its request; drop the rest.
 
@@ -39,23 +52,13 @@ def correlate(pending: Pending) -> Callable[[Observable[Frame]], Observable[Repl
         replies: --R1-----R2-----|
     """
 
-    def _correlate(source: Observable[Frame]) -> Observable[Reply]:
-        def subscribe(observer: Any, scheduler: Any = None) -> Any:
-            def on_next(frame: Frame) -> None:
-                request_id = frame.get("id")
-                if type(request_id) is not int:
-                    return
-                request = pending.pop(request_id, None)
-                if request is not None:
-                    observer.on_next(Reply(request, frame))
+    def take(frame: Frame) -> Reply | None:
+        return take_reply(pending, frame)
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
+    def taken(reply: Reply | None) -> bool:
+        return reply is not None
 
-        return Observable(subscribe)
-
-    return _correlate
+    return compose(ops.map(take), ops.filter(taken))  # type: ignore[misc]
 
 
 def map_engine_errors() -> Callable[[Observable[Reply]], Observable[Reply]]:
@@ -103,13 +106,9 @@ def response_pipeline(
     def _pipeline(source: Observable[Frame]) -> Observable[Reply]:
         def subscribe(observer: Any, scheduler: Any = None) -> Any:
             def on_next(frame: Frame) -> None:
-                request_id = frame.get("id")
-                if type(request_id) is not int:
+                reply = take_reply(pending, frame)
+                if reply is None:
                     return
-                request = pending.pop(request_id, None)
-                if request is None:
-                    return
-                reply = Reply(request, frame)
                 try:
                     for stage in chain:
                         reply = stage(reply)
