@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 NAN_TEXT = "NaN"
 NULL_TEXT = "-"
@@ -22,6 +25,8 @@ THOUSAND_SEP = ","
 
 # Largest float that still counts as an exact integer on the wire.
 _EXACT_INT = 2.0**53
+# Integers below this show plainly in the auto format, beyond in e-notation.
+_PLAIN_INT = 1e15
 
 # Qlik serial dates count days from 1899-12-30.
 _EPOCH = _dt.datetime(1899, 12, 30)
@@ -75,7 +80,7 @@ def format_auto(value: float) -> str:
     """
     if math.isnan(value) or math.isinf(value):
         return NULL_TEXT
-    if value.is_integer() and abs(value) < 1e15:
+    if value.is_integer() and abs(value) < _PLAIN_INT:
         return str(int(value))
     text = f"{value:.14g}"
     if "e" in text:
@@ -119,23 +124,108 @@ def format_number(value: float, num_format: Mapping[str, Any] | None) -> str:
     Returns:
         The text the engine would show in ``qText``.
     """
-    if math.isnan(value) or math.isinf(value):
-        return NULL_TEXT
+    return number_formatter(num_format)(value)
+
+
+def number_formatter(num_format: Mapping[str, Any] | None) -> Callable[[float], str]:
+    """Return :func:`format_number` with its ``qNumFormat`` resolved once.
+
+    Reading the format (and parsing a ``qFmt`` pattern) costs more than
+    formatting one number, so callers with many numbers resolve it once.
+
+    Args:
+        num_format: FieldAttributes, or None for the auto format.
+
+    Returns:
+        A function from a number to the text :func:`format_number` gives.
+    """
     if num_format is None or is_auto_format(num_format):
-        return format_auto(value)
+        return format_auto
     kind = str(num_format.get("qType", "U"))
     pattern = str(num_format.get("qFmt") or "")
+    body: Callable[[float], str]
     if kind in ("D", "T", "TS"):
-        return format_date(value, pattern or _DEFAULT_DATE_PATTERNS[kind])
-    if kind == "IV":
-        return format_interval(value, pattern or "hh:mm:ss")
-    decimal = str(num_format.get("qDec") or DECIMAL_SEP)
-    thousand = str(num_format.get("qThou") or THOUSAND_SEP)
-    if pattern:
-        return NumberPattern.parse(pattern, decimal, thousand).format(value)
-    decimals = 0 if kind == "I" else int(num_format.get("qnDec", 0) or 0)
-    grouping = bool(num_format.get("qUseThou"))
-    return _format_fixed(value, decimals, decimals, grouping, 1, decimal, thousand)
+        date_pattern = pattern or _DEFAULT_DATE_PATTERNS[kind]
+
+        def body(value: float) -> str:
+            return format_date(value, date_pattern)
+
+    elif kind == "IV":
+        interval_pattern = pattern or "hh:mm:ss"
+
+        def body(value: float) -> str:
+            return format_interval(value, interval_pattern)
+
+    else:
+        decimal = str(num_format.get("qDec") or DECIMAL_SEP)
+        thousand = str(num_format.get("qThou") or THOUSAND_SEP)
+        if pattern:
+            body = NumberPattern.parse(pattern, decimal, thousand).format
+        else:
+            decimals = 0 if kind == "I" else int(num_format.get("qnDec", 0) or 0)
+            grouping = bool(num_format.get("qUseThou"))
+
+            def body(value: float) -> str:
+                return _format_fixed(
+                    value, decimals, decimals, grouping, 1, decimal, thousand
+                )
+
+    def formatter(value: float) -> str:
+        if math.isnan(value) or math.isinf(value):
+            return NULL_TEXT
+        return body(value)
+
+    return formatter
+
+
+def format_numbers(
+    values: npt.NDArray[np.float64], num_format: Mapping[str, Any] | None
+) -> list[str]:
+    """Return :func:`format_number` of every value, in order.
+
+    In the auto format, integers are converted all at once and the rest one
+    by one; with a ``qNumFormat``, each distinct value is formatted once. Its
+    cache merges -0.0 with 0.0, which every format writes alike.
+
+    Args:
+        values: The numbers (NaN gives ``"-"``).
+        num_format: FieldAttributes, or None for the auto format.
+
+    Returns:
+        One text per value.
+    """
+    if num_format is None or is_auto_format(num_format):
+        # Comparisons with NaN are False without a warning.
+        plain = (np.abs(values) < _PLAIN_INT) & (np.floor(values) == values)
+        if bool(plain.all()):
+            return list(map(str, values.astype(np.int64).tolist()))
+        return [format_auto(value) for value in values.tolist()]
+    formatter = number_formatter(num_format)
+    cache: dict[float, str] = {}
+    texts: list[str] = []
+    for value in values.tolist():
+        text = cache.get(value)
+        if text is None:
+            text = cache[value] = formatter(value)
+        texts.append(text)
+    return texts
+
+
+def wire_nums(values: npt.NDArray[np.float64]) -> list[float | int | str]:
+    """Return :func:`wire_num` of every value, in order.
+
+    Args:
+        values: The numbers; NaN stands for "no number".
+
+    Returns:
+        One ``qNum`` per value.
+    """
+    exact = (np.abs(values) < _EXACT_INT) & (np.floor(values) == values)
+    if bool(exact.all()):
+        # tolist of int64 gives Python ints, as wire_num does.
+        ints: list[float | int | str] = values.astype(np.int64).tolist()
+        return ints
+    return [wire_num(value) for value in values.tolist()]
 
 
 _DEFAULT_DATE_PATTERNS = {

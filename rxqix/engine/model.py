@@ -18,8 +18,12 @@ layouts from it:
 3. **Hypercubes.** The dimension values of the possible rows, grouped, with
    each measure's aggregations run in DuckDB on the possible rows (the masks
    go in as registered frames joined with ``POSITIONAL JOIN``). The
-   arithmetic around aggregations runs on numpy columns. Rows are sorted with
-   ``numpy.lexsort``; cells are built only for the requested pages.
+   arithmetic around aggregations runs on numpy columns. Each column's sort
+   keys fold into one integer rank per row (per element number for a
+   dimension), the ranks into one int64 key where they fit; a first page
+   takes its rows with a partition, and the full order waits for a page
+   beyond them. Cells are built only for the requested pages, column by
+   column.
 
 Everything computed is cached under the state's version, so a repeated
 GetLayout with unchanged selections costs a dictionary lookup plus the
@@ -60,7 +64,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -89,8 +93,10 @@ from rxqix.engine.formatting import (
     UNKNOWN_FORMAT,
     format_auto,
     format_number,
+    format_numbers,
     is_auto_format,
     wire_num,
+    wire_nums,
 )
 
 __all__ = [
@@ -806,11 +812,30 @@ def _grouped(
     builder = _SqlBuilder(app, assoc)
     relation = builder.relation(home, dims)
     inner = _inner_select(relation, home, plans)
-    keys = ", ".join(f"d{i}" for i in range(len(dims)))
-    outs = [f"coalesce(d{i}, -1)::INTEGER AS d{i}" for i in range(len(dims))]
+    radices = [info.cardinal + 1 for info in dims]
+    # Without repeated records, the relation's own totals are the grand ones.
+    own_totals = want_totals and bool(plans) and not relation.fanout
+    if _PACKED_GROUPS < math.prod(radices) <= _KEY_LIMIT:
+        table, totals = _grouped_packed(app, builder, inner, radices, named, own_totals)
+    else:
+        table, totals = _grouped_sets(app, builder, inner, len(dims), named, own_totals)
+    if want_totals and plans and not own_totals:
+        totals = _totals(app, assoc, home, plans)
+    return table, totals
+
+
+def _grouped_sets(
+    app: AppData,
+    builder: _SqlBuilder,
+    inner: str,
+    width: int,
+    named: Sequence[tuple[str, _AggPlan]],
+    with_totals: bool,
+) -> tuple[dict[str, Any], dict[ex.Agg, Column]]:
+    """:func:`_grouped` on the dimension columns; one scan gives the totals."""
+    keys = ", ".join(f"d{i}" for i in range(width))
+    outs = [f"coalesce(d{i}, -1)::INTEGER AS d{i}" for i in range(width)]
     outs += [f"{plan.sql} AS {name}" for name, plan in named]
-    # Without repeated records, one scan also gives the grand totals.
-    with_totals = want_totals and bool(plans) and not relation.fanout
     if with_totals:
         outs.append(f"grouping({keys})::INTEGER AS gid")
         group = f"GROUPING SETS (({keys}), ())"
@@ -821,7 +846,7 @@ def _grouped(
     is_total = np.asarray(result["gid"]) != 0 if with_totals else None
     rows: Any = np.flatnonzero(~is_total) if is_total is not None else slice(None)
     table: dict[str, Any] = {
-        f"d{i}": _codes(result[f"d{i}"])[rows] for i in range(len(dims))
+        f"d{i}": _codes(result[f"d{i}"])[rows] for i in range(width)
     }
     for name, _ in named:
         table[name] = _floats(result[name])[rows]
@@ -830,9 +855,60 @@ def _grouped(
         total_row = np.flatnonzero(is_total)
         for name, plan in named:
             totals[plan.agg] = _column(_floats(result[name])[total_row], plan)
-    elif want_totals and plans:
-        totals = _totals(app, assoc, home, plans)
     return table, totals
+
+
+# Above this many possible groups (the product of the dimensions' cardinal
+# plus one), dimension rows group on one packed key.
+_PACKED_GROUPS = 2**16
+
+
+def _grouped_packed(
+    app: AppData,
+    builder: _SqlBuilder,
+    inner: str,
+    radices: Sequence[int],
+    named: Sequence[tuple[str, _AggPlan]],
+    with_totals: bool,
+) -> tuple[dict[str, Any], dict[ex.Agg, Column]]:
+    """:func:`_grouped` on one packed key, the totals from a second scan.
+
+    With many possible groups DuckDB groups one BIGINT (each element number
+    plus one, a digit of a mixed-radix number) faster than several columns,
+    and a second scan of the same relation costs less than grouping sets.
+    """
+    key = "0"
+    for i, radix in enumerate(radices):
+        key = f"({key}) * {radix} + coalesce(d{i}, -1)::BIGINT + 1"
+    aggs = [f"{plan.sql} AS {name}" for name, plan in named]
+    sql = f"SELECT {', '.join([f'{key} AS dk', *aggs])} FROM ({inner}) GROUP BY 1"
+    result = app.query(sql, builder.frames)
+    table: dict[str, Any] = {
+        f"d{i}": codes for i, codes in enumerate(_unpack(result["dk"], radices))
+    }
+    for name, _ in named:
+        table[name] = _floats(result[name])
+    totals: dict[ex.Agg, Column] = {}
+    if with_totals:
+        result = app.query(f"SELECT {', '.join(aggs)} FROM ({inner})", builder.frames)
+        totals = {plan.agg: _column(result[name], plan) for name, plan in named}
+    return table, totals
+
+
+def _unpack(raw: Any, radices: Sequence[int]) -> list[CodeArray]:
+    """Split packed group keys into element numbers per dimension (-1: null)."""
+    # The fetched keys are the caller's to spend: divided in place.
+    key = np.asarray(np.ma.filled(raw, 0), dtype=np.int64)
+    codes: list[CodeArray] = []
+    for radix in reversed(radices[1:]):
+        digit = (key % radix).astype(np.int32)
+        digit -= 1
+        codes.append(digit)
+        key //= radix
+    last = key.astype(np.int32)
+    last -= 1
+    codes.append(last)
+    return codes[::-1]
 
 
 def _outer_merge(
@@ -905,7 +981,11 @@ def _broadcast(column: Column, size: int) -> Column:
 
 @dataclass
 class _Cube:
-    """A computed, sorted hypercube, cached per state version."""
+    """A computed hypercube, cached per state version.
+
+    ``dims`` and ``measures`` hold the rows in the order they were computed;
+    ``order`` sorts them, only as far as the pages asked for so far need.
+    """
 
     spec: _CubeSpec
     size: int
@@ -916,26 +996,115 @@ class _Cube:
     dim_states: list[StateArray | None]
     dim_counts: list[dict[str, int]]
     measure_errors: list[str | None]
+    order: _RowOrder
     error: dict[str, Any] | None = None
     condition_message: str = ""
+    # What the layout's infos compute over every row, kept for its repeats.
+    _in_cube: dict[int, BoolArray] = field(default_factory=dict, init=False)
+    _stats: dict[int, _MeasureStats] = field(default_factory=dict, init=False)
 
-    def dim_cells(self, d: int, rows: slice) -> list[dict[str, Any]]:
-        """The cells of dimension ``d`` for a range of rows."""
+    def in_cube(self, d: int) -> BoolArray:
+        """Which values of dimension ``d`` occur in the cube (cardinal + 1)."""
+        if d not in self._in_cube:
+            info = self.spec.dims[d].field
+            cardinal = info.cardinal if info else 0
+            codes = self.dims[d]
+            # Counting is faster than scattering flags; null (-1) shifts
+            # every code up one.
+            shift = 1 if len(codes) and codes.min() < 0 else 0
+            shifted = codes + shift if shift else codes
+            counts = np.bincount(shifted, minlength=cardinal + shift)
+            present = np.zeros(cardinal + 1, dtype=bool)
+            present[:cardinal] = counts[shift : cardinal + shift] > 0
+            self._in_cube[d] = present
+        return self._in_cube[d]
+
+    def measure_stats(self, m: int) -> _MeasureStats:
+        """The numbers of measure ``m``'s info."""
+        if m not in self._stats:
+            column = self.measures[m]
+            missing = np.isnan(column.nums)
+            nums = column.nums[~missing] if missing.any() else column.nums
+            low = float(nums.min()) if len(nums) else None
+            high = float(nums.max()) if len(nums) else None
+            extremes = [] if low is None or high is None else [low, high]
+            num_format = self.spec.measures[m].num_format
+            self._stats[m] = _MeasureStats(
+                low=low,
+                high=high,
+                integral=bool(np.all(np.floor(nums) == nums)),
+                glyphs=_glyphs(column, self.order, num_format, extremes),
+            )
+        return self._stats[m]
+
+    def sorted_rows(self, positions: IntArray) -> IntArray:
+        """The rows at some positions of the sorted cube."""
+        if not len(positions):
+            return positions
+        return self.order.head(int(positions.max()) + 1)[positions]
+
+    def dim_cells(self, d: int, rows: IntArray) -> list[dict[str, Any]]:
+        """The cells of dimension ``d`` for some rows."""
         info = self.spec.dims[d].field
         states = self.dim_states[d]
         if info is None or states is None:
-            return [_null_cell() for _ in range(len(self.dims[d][rows]))]
+            return [_null_cell() for _ in range(len(rows))]
+        codes = self.dims[d][rows]
+        if not len(states):
+            return [_null_cell() for _ in range(len(rows))]
+        # Null rows (-1) read slot 0's state, which their cells do not show.
+        shown = _STATE_TEXTS[states[np.maximum(codes, 0)]].tolist()
+        texts = info.texts
+        nums = info.wire_nums
         return [
-            _value_cell(info, code, states) if code >= 0 else _null_cell()
-            for code in self.dims[d][rows].tolist()
+            {
+                "qText": texts[code],
+                "qNum": nums[code],
+                "qElemNumber": code,
+                "qState": state,
+            }
+            if code >= 0
+            else _null_cell()
+            for code, state in zip(codes.tolist(), shown, strict=True)
         ]
 
-    def measure_cells(self, m: int, rows: slice) -> list[dict[str, Any]]:
-        """The cells of measure ``m`` for a range of rows."""
-        column = self.measures[m]
-        num_format = self.spec.measures[m].num_format
-        start, stop, _ = rows.indices(self.size)
-        return [_measure_cell(column, row, num_format) for row in range(start, stop)]
+    def measure_cells(self, m: int, rows: IntArray) -> list[dict[str, Any]]:
+        """The cells of measure ``m`` for some rows."""
+        column = self.measures[m].take(rows)
+        texts = _column_texts(column, self.spec.measures[m].num_format)
+        nulls = column.is_null().tolist()
+        return [
+            _measure_null_cell()
+            if null
+            else {"qText": text, "qNum": num, "qElemNumber": 0, "qState": "L"}
+            for text, num, null in zip(
+                texts, wire_nums(column.nums), nulls, strict=True
+            )
+        ]
+
+
+_STATE_TEXTS = np.asarray(STATE_CODES, dtype=object)
+
+
+@dataclass(frozen=True)
+class _MeasureStats:
+    """Measure info numbers: extremes (None: no number), integers, glyphs."""
+
+    low: float | None
+    high: float | None
+    integral: bool
+    glyphs: int
+
+
+def _column_texts(column: Column, num_format: Mapping[str, Any] | None) -> list[str]:
+    """Every row's display text, as :meth:`Column.text_at` gives it."""
+    formatted = format_numbers(column.nums, num_format)
+    if column.texts is None:
+        return formatted
+    return [
+        formatted[row] if text is None else str(text)
+        for row, text in enumerate(column.texts.tolist())
+    ]
 
 
 def _value_cell(info: FieldInfo, elem: int, states: StateArray) -> dict[str, Any]:
@@ -958,19 +1127,23 @@ def _null_cell() -> dict[str, Any]:
     }
 
 
+def _measure_null_cell() -> dict[str, Any]:
+    return {
+        "qText": NULL_TEXT,
+        "qNum": NAN_TEXT,
+        "qElemNumber": 0,
+        "qState": "L",
+        "qIsNull": True,
+    }
+
+
 def _measure_cell(
     column: Column, row: int, num_format: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     num = float(column.nums[row])
     text = column.texts[row] if column.texts is not None else None
     if text is None and math.isnan(num):
-        return {
-            "qText": NULL_TEXT,
-            "qNum": NAN_TEXT,
-            "qElemNumber": 0,
-            "qState": "L",
-            "qIsNull": True,
-        }
+        return _measure_null_cell()
     return {
         "qText": str(text) if text is not None else format_number(num, num_format),
         "qNum": wire_num(num),
@@ -1231,7 +1404,7 @@ class DocState:
         with self._lock:
             cube = self._cube(hc_def, state)
             picked = np.asarray(rows if rows else range(cube.size), dtype=np.int64)
-            picked = picked[(picked >= 0) & (picked < cube.size)]
+            picked = cube.sorted_rows(picked[(picked >= 0) & (picked < cube.size)])
             dims = [
                 c for c in (columns or range(len(cube.dims))) if 0 <= c < len(cube.dims)
             ]
@@ -1635,7 +1808,14 @@ class DocState:
         computed, usable = self._run_measures(dims, [*nodes, *sort_nodes], assoc)
         columns = [
             _evaluated(node, ok, computed.values, computed.size)
-            for node, ok in zip([*nodes, *sort_nodes], usable, strict=True)
+            for node, ok in zip(nodes, usable, strict=False)
+        ]
+        # Only columns sorted by an expression have one to compute.
+        sort_columns = [
+            None
+            if node is None
+            else _evaluated(node, ok, computed.values, computed.size)
+            for node, ok in zip(sort_nodes, usable[len(nodes) :], strict=True)
         ]
         totals = [
             _evaluated(node, ok, computed.totals, 1)
@@ -1645,17 +1825,19 @@ class DocState:
             m.error or (None if ok else "the expression cannot be computed")
             for m, ok in zip(spec.measures, usable, strict=False)
         ]
-        rows = self._kept_rows(
-            spec, computed.dims, columns[: len(nodes)], computed.size
-        )
-        dim_codes = [codes[rows] for codes in computed.dims]
-        columns = [column.take(rows) for column in columns]
-        order = self._sort_order(spec, assoc, dim_codes, columns)
+        rows = self._kept_rows(spec, computed.dims, columns, computed.size)
+        dim_codes = computed.dims
+        if rows is not None:
+            dim_codes = [codes[rows] for codes in dim_codes]
+            columns = [column.take(rows) for column in columns]
+            sort_columns = [c if c is None else c.take(rows) for c in sort_columns]
+        order = self._sort_order(spec, assoc, dim_codes, columns, sort_columns)
         return _Cube(
             spec=spec,
-            size=len(order),
-            dims=[codes[order] for codes in dim_codes],
-            measures=[column.take(order) for column in columns[: len(nodes)]],
+            size=order.size,
+            dims=dim_codes,
+            measures=columns,
+            order=order,
             totals=totals,
             indicators=[c.indicator for c in spec.criteria],
             dim_states=[
@@ -1680,6 +1862,7 @@ class DocState:
             ],
             dim_counts=[_dim_counts(assoc, d.field) for d in spec.dims],
             measure_errors=[m.error for m in spec.measures],
+            order=_RowOrder([], 0),
             error=error,
         )
 
@@ -1725,8 +1908,11 @@ class DocState:
         dims: Sequence[CodeArray],
         measures: Sequence[Column],
         size: int,
-    ) -> IntArray:
-        """Row indexes left after null, zero and missing suppression."""
+    ) -> IntArray | None:
+        """Row indexes left after null, zero and missing suppression.
+
+        None when every row stays, which spares copying the columns.
+        """
         keep = np.ones(size, dtype=bool)
         for dim, codes in zip(spec.dims, dims, strict=False):
             if dim.null_suppression:
@@ -1740,6 +1926,8 @@ class DocState:
                     axis=0,
                 )
                 keep &= ~zeros
+        if bool(keep.all()):
+            return None
         return np.flatnonzero(keep)
 
     def _sort_order(
@@ -1748,26 +1936,32 @@ class DocState:
         assoc: _Association,
         dims: Sequence[CodeArray],
         columns: Sequence[Column],
-    ) -> IntArray:
-        """Row order from the sort criteria, column by column."""
+        sort_columns: Sequence[Column | None],
+    ) -> _RowOrder:
+        """Row order from the sort criteria, column by column.
+
+        ``sort_columns`` holds each column's sort expression values, None
+        for a column without one (dimensions first).
+        """
         size = len(dims[0]) if dims else (len(columns[0].nums) if columns else 0)
-        n_measures = len(spec.measures)
-        keys: list[Any] = []
+        ranks: list[_Rank] = []
         for column in spec.column_order:
+            sort_values = sort_columns[column]
             if column < len(spec.dims):
                 dim = spec.dims[column]
-                sort_values = columns[n_measures + column]
-                keys += _dim_keys(dim, dims[column], assoc, sort_values)
+                ranks += _dim_ranks(dim, dims[column], assoc, sort_values)
             else:
                 m = column - len(spec.dims)
                 measure = spec.measures[m]
-                sort_values = columns[n_measures + len(spec.dims) + m]
-                keys += _measure_keys(measure, columns[m], sort_values)
-        # Ties fall back to load order of each dimension.
-        keys += [codes.astype(np.int64) for codes in dims]
-        if not keys or size <= 1:
-            return np.arange(size)
-        return np.lexsort(keys[::-1]).astype(np.int64)
+                ranks += _measure_ranks(measure, columns[m], sort_values)
+        # Ties fall back to load order of each dimension (null, -1, first).
+        for dim, codes in zip(spec.dims, dims, strict=False):
+            info = dim.field
+            cardinal = info.cardinal if info else int(codes.max(initial=-1)) + 1
+            ranks.append(_Rank(codes, cardinal + 1, -1))
+        if size <= 1:
+            return _RowOrder([], size)
+        return _RowOrder(_combine_ranks(ranks, size), size)
 
     def _cube_pages(
         self, cube: _Cube, pages: Sequence[Mapping[str, Any]]
@@ -1783,14 +1977,14 @@ class DocState:
             area["qWidth"],
             area["qHeight"],
         )
-        rows = slice(top, top + height)
+        rows = cube.order.head(top + height)[top:]
         columns = []
         for c in range(left, left + width):
             if c < len(cube.dims):
                 columns.append(cube.dim_cells(c, rows))
             else:
                 columns.append(cube.measure_cells(c - len(cube.dims), rows))
-        matrix = [list(row) for row in zip(*columns, strict=True)] if columns else []
+        matrix = list(map(list, zip(*columns, strict=True))) if columns else []
         return {
             "qMatrix": matrix,
             "qTails": [{"qUp": 0, "qDown": 0} for _ in cube.dims],
@@ -1850,19 +2044,13 @@ class DocState:
 
     def _dim_info(self, cube: _Cube, d: int) -> dict[str, Any]:
         dim = cube.spec.dims[d]
-        codes = cube.dims[d]
-        info = dim.field
-        in_cube = np.zeros((info.cardinal if info else 0) + 1, dtype=bool)
-        in_cube[codes] = True
-        if info is not None:
-            in_cube[info.cardinal] = False
         result = _dimension_info(
-            info,
+            dim.field,
             dim.title,
             dim.field_def,
             cube.indicators[d],
             dict(cube.dim_counts[d]),
-            in_cube,
+            cube.in_cube(d),
         )
         if dim.error is not None:
             result["qError"] = {"qErrorCode": dim.error}
@@ -1870,25 +2058,24 @@ class DocState:
 
     def _measure_info(self, cube: _Cube, m: int) -> dict[str, Any]:
         measure = cube.spec.measures[m]
-        column = cube.measures[m]
-        nums = column.nums[~np.isnan(column.nums)]
+        stats = cube.measure_stats(m)
         auto = measure.num_format is None
         if not auto:
             num_format: dict[str, Any] = dict(measure.num_format or {})
-        elif not len(nums):
+        elif stats.low is None:
             num_format = dict(UNKNOWN_FORMAT)
-        elif np.all(np.floor(nums) == nums):
+        elif stats.integral:
             num_format = dict(INTEGER_FORMAT)
         else:
             num_format = dict(REAL_FORMAT)
         info: dict[str, Any] = {
             "qFallbackTitle": measure.title,
-            "qApprMaxGlyphCount": _glyphs(column, measure.num_format),
+            "qApprMaxGlyphCount": stats.glyphs,
             "qCardinal": 0,
             "qSortIndicator": cube.indicators[len(cube.spec.dims) + m],
             "qNumFormat": num_format,
-            "qMin": wire_num(float(nums.min())) if len(nums) else NAN_TEXT,
-            "qMax": wire_num(float(nums.max())) if len(nums) else NAN_TEXT,
+            "qMin": NAN_TEXT if stats.low is None else wire_num(stats.low),
+            "qMax": NAN_TEXT if stats.high is None else wire_num(stats.high),
         }
         if auto:
             info["qIsAutoFormat"] = True
@@ -2208,23 +2395,60 @@ def _dimension_info(
     return result
 
 
-def _glyphs(column: Column, num_format: Mapping[str, Any] | None) -> int:
-    """Approximate the longest text of a measure: extremes plus a sample."""
-    size = len(column.nums)
+def _glyphs(
+    column: Column,
+    order: _RowOrder,
+    num_format: Mapping[str, Any] | None,
+    extremes: Sequence[float],
+) -> int:
+    """Approximate the longest text of a measure: extremes plus a sample.
+
+    The sample is the first rows of the sorted cube; each extreme is its
+    first row in sorted order (rows with equal numbers can differ in text).
+    """
+    nums = column.nums
+    size = len(nums)
     if not size:
         return 0
-    rows = set(range(min(size, _GLYPH_SAMPLE)))
-    finite = np.flatnonzero(~np.isnan(column.nums))
-    if len(finite):
-        rows.add(int(finite[np.argmin(column.nums[finite])]))
-        rows.add(int(finite[np.argmax(column.nums[finite])]))
-    return max(len(column.text_at(row, num_format)) for row in rows)
+    rows = [order.head(min(size, _GLYPH_SAMPLE))]
+    for value in extremes:
+        matches = nums == value
+        if column.texts is None:
+            # Text follows from the number alone: any such row will do.
+            first = int(np.argmax(matches))
+        else:
+            first = order.earliest(np.flatnonzero(matches))
+        rows.append(np.array([first], dtype=np.int64))
+    picked = np.unique(np.concatenate(rows))
+    texts = _column_texts(column.take(picked), num_format)
+    return max(len(text) for text in texts)
 
 
 def _null_last(values: FloatArray, direction: int) -> list[Any]:
     """Two sort keys: missing values last, then the values in ``direction``."""
     missing = np.isnan(values)
     return [missing.astype(np.int64), np.where(missing, 0.0, values * direction)]
+
+
+def _slot_keys(
+    info: FieldInfo, kind: str, direction: int, assoc: _Association
+) -> list[Any]:
+    """Lexsort keys of one criterion over a field's slots.
+
+    The slots are the element numbers plus one last slot for null; only
+    ``"expression"`` has no per-value keys (it depends on the whole row).
+    """
+    if kind == "state":
+        return [np.append(_STATE_RANK[assoc.states(info.index)], 4) * direction]
+    if kind == "frequency":
+        return [assoc.frequency(info.index) * direction]
+    if kind == "numeric":
+        return _null_last(np.append(info.nums, np.nan), direction)
+    if kind == "ascii":
+        return [info.ascii_rank * direction]
+    if kind == "load":
+        return [np.arange(info.cardinal + 1, dtype=np.int64) * direction]
+    return []
 
 
 def _dim_keys(
@@ -2237,38 +2461,249 @@ def _dim_keys(
     safe = np.where(codes < 0, info.cardinal, codes)
     keys: list[Any] = [(codes < 0).astype(np.int64)]
     for kind, direction in dim.criteria.keys:
-        if kind == "state":
-            ranks = np.append(_STATE_RANK[assoc.states(info.index)], 4)
-            keys.append(ranks[safe] * direction)
-        elif kind == "frequency":
-            keys.append(assoc.frequency(info.index)[safe] * direction)
-        elif kind == "numeric":
-            keys += _null_last(np.append(info.nums, np.nan)[safe], direction)
-        elif kind == "ascii":
-            keys.append(info.ascii_rank[safe] * direction)
-        elif kind == "load":
-            keys.append(safe.astype(np.int64) * direction)
-        elif kind == "expression":
+        if kind == "expression":
             keys += _null_last(sort_values.nums, direction)
+        else:
+            keys += [key[safe] for key in _slot_keys(info, kind, direction, assoc)]
     return keys
 
 
-def _measure_keys(measure: _Measure, column: Column, sort_values: Column) -> list[Any]:
-    """Lexsort keys for a measure column (numeric, text or expression)."""
-    keys: list[Any] = []
+# --------------------------------------------------------------------------
+# Sorting cube rows
+#
+# Every sort key becomes a rank: an int64 per row in [0, K), where rows
+# compare as their keys do. A dimension's per-value keys (null flag, state,
+# frequency, numeric, ascii, load) fold into one rank per element number,
+# computed over the field's few distinct values; only expression and
+# measure keys are ranked over the rows. Ranks then combine, as digits of a
+# mixed-radix number, into as few int64 keys as fit in 63 bits: usually
+# one, which a single argsort (or, for a page, a partition) orders.
+
+
+class _Rank(NamedTuple):
+    """A sort key as integers: rows compare as their ``values`` do.
+
+    The values lie in ``[low, low + span)``.
+    """
+
+    values: npt.NDArray[np.signedinteger[Any]]
+    span: int
+    low: int = 0
+
+
+def _dense_rank(keys: Sequence[Any]) -> tuple[IntArray, int]:
+    """Rank values by lexsort keys (most significant first); ties share one."""
+    size = len(keys[0])
+    order = np.lexsort(keys[::-1])
+    starts = np.zeros(size, dtype=bool)
+    starts[:1] = True
+    for key in keys:
+        ordered = key[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+    ranks = np.empty(size, dtype=np.int64)
+    ranks[order] = np.cumsum(starts) - 1
+    return ranks, int(np.count_nonzero(starts))
+
+
+def _value_rank(values: FloatArray, direction: int) -> _Rank:
+    """The rank of :func:`_null_last`'s keys: values in ``direction``, NaN last."""
+    missing = np.isnan(values)
+    # np.unique, like lexsort, counts -0.0 and 0.0 as equal.
+    distinct, inverse = np.unique(values[~missing], return_inverse=True)
+    count = len(distinct)
+    ranks = np.full(len(values), count, dtype=np.int64)
+    ranks[~missing] = inverse if direction > 0 else count - 1 - inverse
+    return _Rank(ranks, count + 1)
+
+
+def _dim_ranks(
+    dim: _Dim, codes: CodeArray, assoc: _Association, sort_values: Column | None
+) -> list[_Rank]:
+    """The ranks of :func:`_dim_keys`, one per run of per-value keys."""
+    info = dim.field
+    if info is None:
+        return []
+    nulls = bool((codes < 0).any())
+    safe = np.where(codes < 0, info.cardinal, codes) if nulls else codes
+    slots = np.arange(info.cardinal + 1)
+    ranks: list[_Rank] = []
+    null_flag = (slots == info.cardinal).astype(np.int64)
+    pending: list[Any] = [null_flag]
+
+    def fold() -> None:
+        # Without nulls, a lone null flag is the same for every row.
+        alone = len(pending) == 1 and pending[0] is null_flag
+        if pending and (nulls or not alone):
+            slot_ranks, count = _dense_rank(pending)
+            ranks.append(_Rank(slot_ranks[safe], count))
+        pending.clear()
+
+    for kind, direction in dim.criteria.keys:
+        if kind == "expression" and sort_values is not None:
+            fold()
+            ranks.append(_value_rank(sort_values.nums, direction))
+        else:
+            pending += _slot_keys(info, kind, direction, assoc)
+    fold()
+    return ranks
+
+
+def _measure_ranks(
+    measure: _Measure, column: Column, sort_values: Column | None
+) -> list[_Rank]:
+    """The ranks of a measure column's keys (numeric, text or expression)."""
+    ranks: list[_Rank] = []
     for kind, direction in measure.criteria.keys:
         if kind == "numeric":
-            keys += _null_last(column.nums, direction)
+            ranks.append(_value_rank(column.nums, direction))
         elif kind == "ascii":
             texts = [
-                column.text_at(row, measure.num_format).casefold()
-                for row in range(len(column.nums))
+                text.casefold() for text in _column_texts(column, measure.num_format)
             ]
-            _, ranks = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-            keys.append(ranks.astype(np.int64) * direction)
-        elif kind == "expression":
-            keys += _null_last(sort_values.nums, direction)
+            distinct, inverse = np.unique(
+                np.asarray(texts, dtype=object), return_inverse=True
+            )
+            count = len(distinct)
+            inverse = inverse.astype(np.int64)
+            ranks.append(
+                _Rank(inverse if direction > 0 else count - 1 - inverse, count)
+            )
+        elif kind == "expression" and sort_values is not None:
+            ranks.append(_value_rank(sort_values.nums, direction))
+    return ranks
+
+
+# Ranks combine while the product of their counts stays within int64.
+_KEY_LIMIT = 2**63
+
+
+def _combine_ranks(ranks: Sequence[_Rank], size: int) -> list[IntArray]:
+    """Fold ranks (most significant first) into as few int64 keys as fit.
+
+    Each key is a mixed-radix number with one rank per digit. A digit is
+    its rank's values as they are: ``low`` adds the same constant to every
+    key, which leaves their order alone and keeps them within int64.
+    """
+    if math.prod(rank.span for rank in ranks) > _KEY_LIMIT:
+        # Counts are over all values of a field; the cube may hold fewer.
+        ranks = [_compact(rank, size) for rank in ranks]
+    keys: list[IntArray] = []
+    radix = _KEY_LIMIT
+    for values, span, _ in ranks:
+        if span <= 1:
+            continue  # the same for every row: it orders nothing
+        if radix * span <= _KEY_LIMIT:
+            # In place: every new array of a cube's size costs page faults.
+            keys[-1] *= span
+            keys[-1] += values
+            radix *= span
+        else:
+            keys.append(values.astype(np.int64))
+            radix = span
     return keys
+
+
+def _compact(rank: _Rank, size: int) -> _Rank:
+    """Renumber a rank over the values present only."""
+    values = rank.values - rank.low if rank.low else rank.values
+    if rank.span <= size:
+        present = np.zeros(rank.span, dtype=bool)
+        present[values] = True
+        kept = int(np.count_nonzero(present))
+        if kept < rank.span:
+            return _Rank((np.cumsum(present) - 1)[values], kept)
+        return _Rank(values, rank.span)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return _Rank(inverse.astype(np.int64), len(distinct))
+
+
+# A page this many times smaller than the cube is cut out with a partition
+# rather than a full sort.
+_PARTIAL_FACTOR = 8
+# Sampled keys under the guessed bound of a top (see below).
+_SAMPLE_UNDER = 32
+
+
+def _at_most_smallest(key: IntArray, count: int) -> IntArray:
+    """The rows (ascending) whose key is at most the count-th smallest one.
+
+    Partitioning every key costs more than the rest of a top, so a strided
+    sample first guesses a bound a little past it; when at least ``count``
+    keys lie under the guess, the exact bound is among them alone.
+    """
+    # Each sampled key stands for ``step`` rows: about 2 * count under it.
+    step = max(1, 2 * count // (_SAMPLE_UNDER + 1))
+    sample = key[::step]
+    rank = min(len(sample) - 1, _SAMPLE_UNDER)
+    guess = np.partition(sample, rank)[rank]
+    under = np.flatnonzero(key <= guess)
+    if len(under) < count:
+        bound = np.partition(key, count - 1)[count - 1]
+        return np.flatnonzero(key <= bound)
+    values = key[under]
+    bound = np.partition(values, count - 1)[count - 1]
+    rows: IntArray = under[values <= bound]
+    return rows
+
+
+class _RowOrder:
+    """The sorted order of a cube's rows, computed as far as it is needed.
+
+    ``keys`` compare rows like ``np.lexsort(keys[::-1])``, ties in row order.
+    A first page needs only the top rows: a partition finds the key they
+    stay under, and only the rows at or under it are sorted. The full order
+    waits for a page (or a selection) beyond them. Callers hold the doc's
+    lock, which guards the lazy state.
+    """
+
+    def __init__(self, keys: list[IntArray], size: int) -> None:
+        self.size = size
+        self._keys = keys
+        self._head: IntArray = np.empty(0, dtype=np.int64)
+        self._full: IntArray | None = None
+        if not keys:
+            self._full = np.arange(size, dtype=np.int64)
+
+    def head(self, stop: int) -> IntArray:
+        """The first ``stop`` rows in sorted order (all of them at most)."""
+        stop = max(0, min(stop, self.size))
+        if self._full is not None:
+            return self._full[:stop]
+        if stop > len(self._head):
+            # A sample of the first rows feeds qApprMaxGlyphCount too.
+            want = max(stop, _GLYPH_SAMPLE)
+            # Past the first head, paging on would repeat partitions that
+            # together cost more than one full sort.
+            if len(self._head) or want * _PARTIAL_FACTOR >= self.size:
+                return self.full()[:stop]
+            self._head = self._top(want)
+        return self._head[:stop]
+
+    def full(self) -> IntArray:
+        """Every row in sorted order."""
+        if self._full is None:
+            self._full = self._sorted(np.arange(self.size, dtype=np.int64))
+            self._head = np.empty(0, dtype=np.int64)
+        return self._full
+
+    def earliest(self, rows: IntArray) -> int:
+        """Of some rows (ascending), the one that sorts first."""
+        return int(self._sorted(rows)[0])
+
+    def _top(self, count: int) -> IntArray:
+        first = self._keys[0]
+        # Rows past the count-th smallest first key cannot be in the top.
+        rows = _at_most_smallest(first, count)
+        return self._sorted(rows)[:count]
+
+    def _sorted(self, rows: IntArray) -> IntArray:
+        """``rows`` (ascending) in sorted order, ties staying in row order."""
+        if not self._keys:
+            return rows
+        if len(self._keys) == 1:
+            key = self._keys[0] if len(rows) == self.size else self._keys[0][rows]
+            return rows[np.argsort(key, kind="stable")]
+        return rows[np.lexsort([key[rows] for key in self._keys[::-1]])]
 
 
 def _list_order(
@@ -2358,7 +2793,8 @@ def _in_range(cube: _Cube, spec: Mapping[str, Any]) -> BoolArray:
     if not 0 <= index < len(cube.measures):
         return np.zeros(cube.size, dtype=bool)
     bounds = spec.get("qRange") or {}
-    nums = cube.measures[index].nums
+    # Positions in the sorted cube, as the caller selects by them.
+    nums = cube.measures[index].nums[cube.order.head(cube.size)]
     low, high = bounds.get("qMin"), bounds.get("qMax")
     keep: BoolArray = ~np.isnan(nums)
     with np.errstate(invalid="ignore"):

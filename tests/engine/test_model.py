@@ -1164,3 +1164,308 @@ def _clear_deep(value: Any) -> None:
         for child in list(children):
             _clear_deep(child)
         value.clear()
+
+
+# -- sort order against the lexsort reference ---------------------------------
+
+# The sort keys the engine used before ranks and partial sorts: one lexsort
+# over every key of every column. Kept here as the reference ordering.
+_REFERENCE_STATE_RANK = np.array([0, 0, 1, 2, 2, 3, 0, 0], dtype=np.int64)
+
+
+def _reference_null_last(values: Any, direction: int) -> list[Any]:
+    missing = np.isnan(values)
+    return [missing.astype(np.int64), np.where(missing, 0.0, values * direction)]
+
+
+def _reference_dim_keys(
+    dim: Any, codes: Any, assoc: Any, sort_values: Any
+) -> list[Any]:
+    info = dim.field
+    if info is None:
+        return []
+    safe = np.where(codes < 0, info.cardinal, codes)
+    keys: list[Any] = [(codes < 0).astype(np.int64)]
+    for kind, direction in dim.criteria.keys:
+        if kind == "state":
+            ranks = np.append(_REFERENCE_STATE_RANK[assoc.states(info.index)], 4)
+            keys.append(ranks[safe] * direction)
+        elif kind == "frequency":
+            keys.append(assoc.frequency(info.index)[safe] * direction)
+        elif kind == "numeric":
+            nums = np.append(info.nums, np.nan)[safe]
+            keys += _reference_null_last(nums, direction)
+        elif kind == "ascii":
+            keys.append(info.ascii_rank[safe] * direction)
+        elif kind == "load":
+            keys.append(safe.astype(np.int64) * direction)
+        elif kind == "expression":
+            keys += _reference_null_last(sort_values.nums, direction)
+    return keys
+
+
+def _reference_measure_keys(measure: Any, column: Any, sort_values: Any) -> list[Any]:
+    keys: list[Any] = []
+    for kind, direction in measure.criteria.keys:
+        if kind == "numeric":
+            keys += _reference_null_last(column.nums, direction)
+        elif kind == "ascii":
+            texts = [
+                column.text_at(row, measure.num_format).casefold()
+                for row in range(len(column.nums))
+            ]
+            _, ranks = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+            keys.append(ranks.astype(np.int64) * direction)
+        elif kind == "expression":
+            keys += _reference_null_last(sort_values.nums, direction)
+    return keys
+
+
+def _reference_order(
+    spec: Any, assoc: Any, dims: Any, columns: Any, sort_columns: Any
+) -> Any:
+    # The hidden columns of sort expressions once followed the measures.
+    columns = [*columns, *sort_columns]
+    size = len(dims[0]) if dims else (len(columns[0].nums) if columns else 0)
+    n_measures = len(spec.measures)
+    keys: list[Any] = []
+    for column in spec.column_order:
+        if column < len(spec.dims):
+            sort_values = columns[n_measures + column]
+            dim = spec.dims[column]
+            keys += _reference_dim_keys(dim, dims[column], assoc, sort_values)
+        else:
+            m = column - len(spec.dims)
+            sort_values = columns[n_measures + len(spec.dims) + m]
+            keys += _reference_measure_keys(spec.measures[m], columns[m], sort_values)
+    keys += [codes.astype(np.int64) for codes in dims]
+    if not keys or size <= 1:
+        return np.arange(size)
+    return np.lexsort(keys[::-1])
+
+
+_SORT_KEYS = (
+    "qSortByState",
+    "qSortByFrequency",
+    "qSortByNumeric",
+    "qSortByAscii",
+    "qSortByLoadOrder",
+)
+_RANDOM_MEASURES = [
+    "Sum(x)",
+    "Count(t)",
+    "Avg(i)",
+    "Only(t)",
+    "Min(x) - 1",
+    "Sum(w)",
+    "Count(distinct u)",
+    "Sum(i) & ''",
+    "Only(t) & Sum(i)",
+]
+_RANDOM_EXPRESSIONS = ["Sum(x)", "Count(u)", "Only(t)", "Avg(w)", "Max(i) & ''"]
+
+
+def _random_app(rng: np.random.Generator, rows: int) -> AppData:
+    """Facts with nulls, duplicate numbers, texts that differ in case only, a key."""
+
+    def nulled(values: list[Any]) -> list[Any]:
+        return [None if rng.random() < 0.15 else v for v in values]
+
+    spread = max(3, rows // 40)
+    texts = ["a", "B", "b", "A", "10", "9", "ä", "Z"]
+    facts = pd.DataFrame(
+        {
+            "k": nulled(
+                [str(rng.choice(["k1", "k2", "k3", "k4"])) for _ in range(rows)]
+            ),
+            "t": nulled(
+                [f"{rng.choice(texts)}{rng.integers(spread)}" for _ in range(rows)]
+            ),
+            "x": nulled(
+                [float(rng.choice([1, 2, 2, 3, -1, 0, 0.5, -0.0])) for _ in range(rows)]
+            ),
+            "i": nulled([int(rng.integers(spread)) for _ in range(rows)]),
+            "u": nulled([str(rng.choice(texts)) for _ in range(rows)]),
+        }
+    )
+    keys = pd.DataFrame(
+        {"k": ["k1", "k2", "k5"], "region": ["E", "W", "E"], "w": [3.0, 1.0, 2.0]}
+    )
+    return AppData.from_frames("random", {"facts": facts, "kdim": keys})
+
+
+def _random_criteria(rng: np.random.Generator, keys: Any) -> dict[str, Any]:
+    sort: dict[str, Any] = {
+        k: int(rng.choice([1, -1])) for k in keys if rng.random() < 0.4
+    }
+    if rng.random() < 0.3:
+        sort["qSortByExpression"] = int(rng.choice([1, -1]))
+        sort["qExpression"] = {"qv": str(rng.choice(_RANDOM_EXPRESSIONS))}
+    return sort
+
+
+def _random_cube(
+    rng: np.random.Generator, fields: list[str], first: list[str]
+) -> dict[str, Any]:
+    others = [f for f in fields if f not in first]
+    count = int(rng.integers(0, 5 - len(first)))
+    dims = first + [str(f) for f in rng.choice(others, count, replace=False)]
+    if not dims:
+        dims = [str(rng.choice(fields))]
+    measures = [
+        str(m)
+        for m in rng.choice(_RANDOM_MEASURES, int(rng.integers(0, 3)), replace=False)
+    ]
+    hc = cube_def(dims, measures, height=int(rng.choice([3, 20, 1000])))
+    for dim in hc["qDimensions"]:
+        dim["qDef"]["qSortCriterias"] = [_random_criteria(rng, _SORT_KEYS)]
+        dim["qDef"]["qReverseSort"] = bool(rng.random() < 0.2)
+    for measure in hc["qMeasures"]:
+        measure["qSortBy"] = _random_criteria(rng, ("qSortByNumeric", "qSortByAscii"))
+    width = len(dims) + len(measures)
+    if rng.random() < 0.7:
+        hc["qInterColumnSortOrder"] = [int(c) for c in rng.permutation(width)]
+    return hc
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sort_order_matches_lexsort_reference(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranks, folded keys and partial sorts order rows as one lexsort does."""
+    rng = np.random.default_rng(seed)
+    rows = [0, 1, 2, 40, 80, 4000][seed % 6]
+    app = _random_app(rng, rows)
+    doc = DocState(app)
+    fields = ["k", "t", "x", "i", "u", "region", "w"]
+    checked: list[int] = []
+    real_sort_order = DocState._sort_order
+
+    def checked_sort_order(self: DocState, *args: Any) -> Any:
+        order = real_sort_order(self, *args)
+        want = _reference_order(*args)
+        for stop in (1, 3, 20, 250, len(want)):
+            got = order.head(stop)
+            assert got.tolist() == want[:stop].tolist()
+        for _ in range(3):
+            rows = np.flatnonzero(rng.random(len(want)) < 0.3)
+            if len(rows):
+                first = want[np.isin(want, rows)][0]
+                assert order.earliest(rows) == first
+        checked.append(len(want))
+        return order
+
+    monkeypatch.setattr(DocState, "_sort_order", checked_sort_order)
+    for _ in range(8):
+        doc.clear_all()
+        for name in rng.choice(fields, int(rng.integers(0, 3)), replace=False):
+            cardinal = doc.cardinal(str(name))
+            if cardinal:
+                picks = rng.choice(cardinal, min(cardinal, 3), replace=False)
+                doc.select_elements(str(name), picks.tolist())
+        # Big apps get cubes of thousands of rows: a first page of them is
+        # a partial sort.
+        hc = _random_cube(rng, fields, ["t", "i"] if rows > 1000 else [])
+        layout = doc.hypercube_layout(hc)
+        size = layout["qSize"]["qcy"]
+        # A later page, past what the first fetch sorted.
+        top = max(0, size - 5)
+        page = {"qLeft": 0, "qTop": top, "qWidth": 1, "qHeight": 5}
+        assert doc.hypercube_data(hc, [page])[0]["qArea"]["qTop"] == top
+    assert checked
+
+
+def test_partial_sort_matches_full_sort_with_ties() -> None:
+    """The first rows of a partial sort are those of a stable full sort."""
+    from rxqix.engine.model import _RowOrder
+
+    rng = np.random.default_rng(7)
+    size = 5000
+    for key_count in (1, 2, 3):
+        keys = [rng.integers(0, 4, size).astype(np.int64) for _ in range(key_count)]
+        want = np.lexsort(keys[::-1])
+        order = _RowOrder(keys, size)
+        for stop in (1, 10, 200, 311, 600, size):
+            assert order.head(stop).tolist() == want[:stop].tolist()
+        assert order.full().tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("stride", [1, 5, 12, 13, 62, 200])
+def test_partial_sort_survives_a_misleading_sample(stride: int) -> None:
+    """Small keys only where a strided sample looks, or sorted keys."""
+    from rxqix.engine.model import _RowOrder
+
+    rng = np.random.default_rng(stride)
+    size = 20000
+    misleading = rng.integers(10**6, 10**7, size)
+    misleading[::stride] = rng.integers(0, 10, len(misleading[::stride]))
+    for key in (misleading, np.arange(size)[::-1].copy(), np.arange(size)):
+        want = np.argsort(key, kind="stable")
+        for stop in (200, 1000, 2000):
+            order = _RowOrder([key.astype(np.int64)], size)
+            assert order.head(stop).tolist() == want[:stop].tolist()
+
+
+def test_folded_keys_order_rows_as_their_ranks() -> None:
+    """Ranks too many for one int64 fold into several keys, compacted first."""
+    from rxqix.engine.model import _combine_ranks, _Rank
+
+    rng = np.random.default_rng(3)
+    size = 3000
+    cases = [
+        ([2**40, 2**30, 5], 9, 1),
+        ([7, 2**62, 3], 3, 1),
+        ([1, 2, 1, 3], 2, 1),
+        # Thousands of values in each of six ranks: more than one int64.
+        ([10**6] * 6, size, 2),
+        # Spans whose product is just 2**63, the widest single key.
+        ([2**31, 2**32], size, 1),
+    ]
+    for spans, distinct, want_keys in cases:
+        for low in (0, -1):
+            # Element numbers as ties use them: null is -1.
+            ranks = [
+                _Rank(rng.choice(rng.integers(0, s, distinct), size) + low, s, low)
+                for s in spans
+            ]
+            keys = _combine_ranks(ranks, size)
+            assert len(keys) == want_keys
+            want = np.lexsort([rank.values for rank in ranks][::-1])
+            assert np.lexsort(keys[::-1]).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize(
+    "num_format",
+    [
+        None,
+        {"qType": "U"},
+        {"qType": "F", "qFmt": "#,##0.00", "qDec": ".", "qThou": ","},
+        {"qType": "I", "qnDec": 0, "qUseThou": 1},
+        {"qType": "R", "qnDec": 2},
+        {"qType": "D", "qFmt": "YYYY-MM-DD"},
+        {"qType": "IV", "qFmt": "hh:mm"},
+    ],
+)
+def test_column_formatting_matches_one_by_one(num_format: Any) -> None:
+    """Texts and qNums of a whole page are those of each number alone."""
+    from rxqix.engine.formatting import (
+        format_number,
+        format_numbers,
+        wire_num,
+        wire_nums,
+    )
+
+    rng = np.random.default_rng(5)
+    special = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e15, 2.0**53, -3e-7, 1e20]
+    samples = [
+        np.array(special + rng.normal(0, 1e4, 50).tolist()),
+        np.round(rng.normal(0, 1e4, 50)),
+        np.array([-0.0, 0.0, 7.0, -0.0]),
+        np.empty(0),
+    ]
+    for values in samples:
+        want = [format_number(float(v), num_format) for v in values]
+        assert format_numbers(values, num_format) == want
+        nums = wire_nums(values)
+        assert nums == [wire_num(float(v)) for v in values]
+        assert [type(n) for n in nums] == [type(wire_num(float(v))) for v in values]
