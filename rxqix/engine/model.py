@@ -877,9 +877,9 @@ def _grouped_packed(
     plus one, a digit of a mixed-radix number) faster than several columns,
     and a second scan of the same relation costs less than grouping sets.
     """
-    key = "0"
-    for i, radix in enumerate(radices):
-        key = f"({key}) * {radix} + coalesce(d{i}, -1)::BIGINT + 1"
+    key = "coalesce(d0, -1)::BIGINT + 1"
+    for i, radix in enumerate(radices[1:], start=1):
+        key = f"({key}) * {radix} + coalesce(d{i}, -1) + 1"
     aggs = [f"{plan.sql} AS {name}" for name, plan in named]
     sql = f"SELECT {', '.join([f'{key} AS dk', *aggs])} FROM ({inner}) GROUP BY 1"
     result = app.query(sql, builder.frames)
