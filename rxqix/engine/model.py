@@ -2471,8 +2471,8 @@ def _dim_keys(
 # --------------------------------------------------------------------------
 # Sorting cube rows
 #
-# Every sort key becomes a rank: an int64 per row in [0, K), where rows
-# compare as their keys do. A dimension's per-value keys (null flag, state,
+# Every sort key becomes a rank: an integer per row out of K values, where
+# rows compare as their keys do. A dimension's per-value keys (null flag, state,
 # frequency, numeric, ascii, load) fold into one rank per element number,
 # computed over the field's few distinct values; only expression and
 # measure keys are ranked over the rows. Ranks then combine, as digits of a
@@ -2573,7 +2573,7 @@ def _measure_ranks(
     return ranks
 
 
-# Ranks combine while the product of their counts stays within int64.
+# Ranks combine while the product of their spans stays within int64.
 _KEY_LIMIT = 2**63
 
 
@@ -2585,7 +2585,7 @@ def _combine_ranks(ranks: Sequence[_Rank], size: int) -> list[IntArray]:
     key, which leaves their order alone and keeps them within int64.
     """
     if math.prod(rank.span for rank in ranks) > _KEY_LIMIT:
-        # Counts are over all values of a field; the cube may hold fewer.
+        # Spans are over all values of a field; the cube may hold fewer.
         ranks = [_compact(rank, size) for rank in ranks]
     keys: list[IntArray] = []
     radix = _KEY_LIMIT
@@ -2650,8 +2650,8 @@ class _RowOrder:
     """The sorted order of a cube's rows, computed as far as it is needed.
 
     ``keys`` compare rows like ``np.lexsort(keys[::-1])``, ties in row order.
-    A first page needs only the top rows: a partition finds the key they
-    stay under, and only the rows at or under it are sorted. The full order
+    A first page needs only the top rows: a (sampled) partition finds the
+    key they stay under, and only the rows at or under it are sorted. The full order
     waits for a page (or a selection) beyond them. Callers hold the doc's
     lock, which guards the lazy state.
     """
