@@ -44,6 +44,10 @@ async def values(observable: Observable[T]) -> AsyncIterator[T]:
 
 async def first(observable: Observable[T]) -> T:
     """Return the first value of an Observable, then dispose of the subscription."""
-    async for item in values(observable):
-        return item
-    raise LookupError("observable completed without a value")
+    items = values(observable)
+    try:
+        return await items.__anext__()
+    except StopAsyncIteration:
+        raise LookupError("observable completed without a value") from None
+    finally:
+        await items.aclose()

@@ -66,15 +66,14 @@ def check_url(url: Any) -> str:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a malformed port
+        host = parts.hostname
     except ValueError as exc:
-        raise InvalidUrlError(
-            f"malformed url {redact_url(url)!r}: {exc}", "url"
-        ) from exc
+        raise InvalidUrlError(f"malformed url: {exc}", "url") from exc
     if parts.scheme not in ("ws", "wss"):
         raise InvalidUrlError(
             f"url scheme must be ws or wss, got {parts.scheme or 'none'!r}", "url"
         )
-    if not parts.hostname:
+    if not host:
         raise InvalidUrlError(f"url has no host: {redact_url(url)!r}", "url")
     return url
 
@@ -148,16 +147,25 @@ class Transport:
                 made = self._create_socket(self.url)
                 self._socket = await made if isinstance(made, Awaitable) else made
             else:
+                # websockets makes a default context for wss:// unless told.
+                options: dict[str, Any] = (
+                    {} if self._ssl is None else {"ssl": self._ssl}
+                )
                 self._socket = await connect(
                     self.url,
                     additional_headers=self._headers or None,
                     subprotocols=self._subprotocols,  # type: ignore[arg-type]
-                    ssl=self._ssl,
                     max_size=None,
                     open_timeout=self._open_timeout,
                     compression=None,
+                    **options,
                 )
-        except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
+        except (
+            TimeoutError,
+            OSError,
+            ValueError,
+            websockets.exceptions.WebSocketException,
+        ) as exc:
             self.closed.set_result((1006, str(exc)))
             raise ConnectionFailedError(
                 f"cannot connect to {redact_url(self.url)}: {exc}", original=exc

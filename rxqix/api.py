@@ -20,7 +20,7 @@ from reactivex.subject import Subject
 from rxqix._events import Emitter
 from rxqix._protocol.params import build_params
 from rxqix._protocol.schema import Method, Schema
-from rxqix.errors import MethodNotFoundError, SchemaError
+from rxqix.errors import MethodNotFoundError, NotConnectedError, SchemaError
 from rxqix.mixins import MixinRegistry
 from rxqix.operators._live import refetch_latest, same_value, share_latest
 
@@ -133,16 +133,24 @@ class ApiObject(Emitter):
     def _make_live(self, method: str, args: Any, kwargs: Any) -> Observable[Any]:
         session = self.session
 
+        async def get() -> Any:
+            try:
+                return await self.call(method, *args, **kwargs)
+            except NotConnectedError:
+                # Suspended: nothing to show now; resume sends "changed".
+                if session.state.value in ("suspended", "resuming"):
+                    return _NOTHING
+                raise
+
         def fetch() -> Observable[Any]:
-            return reactivex.from_future(
-                session.spawn(self.call(method, *args, **kwargs))
+            return reactivex.from_future(session.spawn(get())).pipe(
+                ops.filter(lambda value: value is not _NOTHING)
             )
 
         return self._changes.pipe(
             ops.start_with(None),
             refetch_latest(fetch),
-            ops.distinct_until_changed(comparer=same_value),
-            share_latest(),
+            share_latest(invalidations=self._changes, comparer=same_value),
         )
 
     def _notify_changed(self) -> None:
@@ -156,6 +164,8 @@ class ApiObject(Emitter):
             self.remove_all_listeners()
             self._changes.on_completed()
 
+
+_NOTHING: Any = object()
 
 _RESERVED = frozenset(dir(ApiObject)) | {
     "session",

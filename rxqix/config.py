@@ -10,6 +10,7 @@ field is refused with a message saying so.
 
 from __future__ import annotations
 
+import logging
 import ssl as ssl_module
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -70,6 +71,8 @@ def normalize(
         name = ENIGMA_SPELLING.get(key, key)
         if name not in FIELDS:
             raise ConfigurationError(f"unknown configuration field {key!r}", key)
+        if name in merged:
+            raise ConfigurationError(f"{name} is given twice", name)
         merged[name] = value
     _check(merged)
     return merged
@@ -107,6 +110,9 @@ def _check(fields: dict[str, Any]) -> None:
         isinstance(value, str) or not isinstance(value, Sequence)
     ):
         raise _fail("subprotocols", "a sequence of str", value)
+    value = fields.get("logger")
+    if value is not None and not isinstance(value, logging.Logger):
+        raise _fail("logger", "a logging.Logger", value)
     value = fields.get("ssl")
     if value is not None and not isinstance(value, ssl_module.SSLContext):
         raise _fail("ssl", "an ssl.SSLContext", value)

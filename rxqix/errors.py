@@ -5,7 +5,8 @@ The tree::
     RxqixError                      every error rxqix raises
     ├── EnigmaError                 the library's own errors, with an enigma.js code
     │   ├── NotConnectedError       -1  no open socket, or it closed or failed
-    │   │   └── ConnectionFailedError   the socket could not be opened
+    │   │   ├── ConnectionFailedError   the socket could not be opened
+    │   │   └── ObjectClosedError   the object's handle is closed
     │   ├── ObjectNotFoundError     -2  the engine answered a lookup with a null handle
     │   ├── PatchError              -3/-4  a delta reply could not be merged
     │   ├── ConfigurationError      -6  a configuration field is wrong
@@ -113,6 +114,10 @@ class NotConnectedError(EnigmaError):
 
 class ConnectionFailedError(NotConnectedError):
     """The socket could not be opened (refused, bad handshake, bad URL scheme)."""
+
+
+class ObjectClosedError(NotConnectedError):
+    """The API object's handle was closed; its methods can no longer be called."""
 
 
 class ObjectNotFoundError(EnigmaError):

@@ -149,11 +149,15 @@ def unwrap_out_param(reply: Reply) -> Reply:
 
 
 def is_object_ref(value: Any) -> bool:
-    """Tell whether a value is an engine object reference with a handle and a type."""
+    """Tell whether a value is an engine object reference with a handle and a type.
+
+    The handle must be a non-zero integer and the type a non-empty string.
+    """
+    if not isinstance(value, dict):
+        return False
+    handle, struct = value.get("qHandle"), value.get("qType")
     return (
-        isinstance(value, dict)
-        and bool(value.get("qHandle"))
-        and bool(value.get("qType"))
+        type(handle) is int and handle != 0 and isinstance(struct, str) and struct != ""
     )
 
 

@@ -53,6 +53,7 @@ from rxqix.errors import (
     ConfigurationError,
     EngineError,
     NotConnectedError,
+    ObjectClosedError,
     ObjectNotFoundError,
     SessionNotAttachedError,
     SessionSuspendedError,
@@ -325,6 +326,12 @@ class Session(Emitter):
         The request id is taken at once, except while the session is suspended:
         such a call fails when awaited and, as in enigma.js, uses up no id.
         """
+        if api.is_closed and self.state.value is SessionState.OPENED:
+            raise ObjectClosedError(
+                f"{api.type} {api.id or ''} is closed (handle {api.handle})".replace(
+                    "  ", " "
+                )
+            )
         request = Request(api.handle, spec.name, params, spec.out_key, spec=spec)
         if self.state.value not in (SessionState.SUSPENDED, SessionState.RESUMING):
             self._next_id += 1
@@ -471,8 +478,10 @@ class Session(Emitter):
             return
         event = CloseEvent(*closed.result())
         self._last_close = event
+        if self._closing_by_us:
+            return  # close() finishes the job, API objects first
         self._fail_pending(NotConnectedError("socket closed", original=event))
-        if self._closing_by_us or self.state.value is not SessionState.OPENED:
+        if self.state.value is not SessionState.OPENED:
             return
         if self.suspend_on_close:
             self._set_state(SessionState.SUSPENDED, f"socket lost ({event.code})")
@@ -485,10 +494,12 @@ class Session(Emitter):
 
     def _finish_close(self, event: CloseEvent) -> None:
         self._last_close = event
-        self._fail_pending(NotConnectedError("socket closed", original=event))
-        # enigma.js closes in its cache's key order: handles up, Global last.
+        # API objects close first, so that their live streams complete rather
+        # than fail with the calls they had in flight. enigma.js closes in its
+        # cache's key order: handles up, Global last.
         for api in sorted(self._apis.values(), key=lambda a: (a.handle < 0, a.handle)):
             api._notify_closed()
+        self._fail_pending(NotConnectedError("socket closed", original=event))
         self._apis.clear()
         self._delta.clear()
         self._set_state(
@@ -612,9 +623,12 @@ class Session(Emitter):
     # -- frame handlers ---------------------------------------------------------
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
-        if self._traffic.observers or self._listeners or self._apis:
-            request = self._pending.get(frame.get("id"))  # type: ignore[arg-type]
-            self._emit_traffic("received", frame, request.handle if request else None)
+        request = self._pending.get(frame.get("id"))  # type: ignore[arg-type]
+        if request is None and ("result" in frame or "error" in frame):
+            self._log.warning(
+                "! a reply with id %r answers no pending request", frame.get("id")
+            )
+        self._emit_traffic("received", frame, request.handle if request else None)
 
     def _settle(self, reply: Reply) -> None:
         waiter = self._waiters.pop(reply.request.id or 0, None)

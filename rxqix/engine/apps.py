@@ -533,6 +533,10 @@ def _value_sql(column: str, numeric: bool) -> str:
     return f"CAST({column} AS VARCHAR)"
 
 
+MISSING_MARKS = ["NA", "", "N/A", "NULL", "null", "NaN", "#N/A"]
+"""Cell texts a CSV file uses for a missing value (pandas reads them so too)."""
+
+
 def _reader_sql(source: Source) -> tuple[str, pd.DataFrame | None]:
     """Return the SQL relation that reads a source (and a frame to register)."""
     if isinstance(source, pd.DataFrame):
@@ -546,7 +550,7 @@ def _reader_sql(source: Source) -> tuple[str, pd.DataFrame | None]:
     if suffixes.endswith(".zip"):
         path = _extracted_csv(path)
     return (
-        f"read_csv('{_literal(path)}', header=true, nullstr='NA', "
+        f"read_csv('{_literal(path)}', header=true, nullstr={MISSING_MARKS!r}, "
         "auto_type_candidates=['BIGINT', 'DOUBLE', 'VARCHAR'])"
     ), None
 

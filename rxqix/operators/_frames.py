@@ -36,6 +36,7 @@ from rxqix.operators._hypercube import (
     cube_at,
     hypercube_pages,
     switch_map_latest,
+    until_changed,
 )
 
 if TYPE_CHECKING:
@@ -294,7 +295,7 @@ def live_frames(
             concurrency=concurrency,
             progress=progress,
         )
-        return pages.pipe(pages_to_frame(layout, path, duals=duals))
+        return pages.pipe(pages_to_frame(layout, path, duals=duals), until_changed(obj))
 
     layouts: Observable[Mapping[str, Any]] = obj.layouts()
     return layouts.pipe(switch_map_latest(frame_of))

@@ -426,9 +426,24 @@ def fetch_all_pages(
             page_height=page_height,
             concurrency=concurrency,
             progress=progress,
-        ).pipe(ops.to_list(), ops.map(bundle))
+        ).pipe(ops.to_list(), ops.map(bundle), until_changed(obj))
 
     return switch_map_latest(collect)
+
+
+def until_changed(obj: Any) -> Callable[[Observable[T]], Observable[T]]:
+    """Drop a fetch as soon as ``obj`` changes.
+
+    Pages asked for after a selection hold the new state's rows, yet their
+    layout has not come in yet; the change notice comes first (on the reply
+    that changed the state), so a fetch still running then could mix two
+    states. It ends there, with no value, and the next layout's fetch takes
+    over.
+    """
+    changes = getattr(obj, "changes", None)
+    if changes is None:
+        return lambda source: source
+    return ops.take_until(changes)
 
 
 def switch_map_latest(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
-from reactivex.subject import ReplaySubject
 
 T = TypeVar("T")
+_NOTHING: Any = object()
 
 
 def refetch_latest(
@@ -86,45 +86,120 @@ def refetch_latest(
     return _refetch
 
 
-def share_latest() -> Callable[[Observable[T]], Observable[T]]:
+class _Latest(Generic[T]):
+    """The shared state behind :func:`share_latest`: subscribers and the latest value.
+
+    ``fresh`` is False between an invalidation and the next value: a
+    subscriber that joins then waits for that value instead of being handed a
+    stale one.
+    """
+
+    def __init__(self, comparer: Callable[[Any, Any], bool] | None) -> None:
+        self.comparer = comparer
+        self.observers: list[abc.ObserverBase[T]] = []
+        self.waiting: list[abc.ObserverBase[T]] = []
+        self.value: Any = _NOTHING
+        self.fresh = False
+        self.ended: tuple[str, Any] | None = None
+
+    def on_next(self, value: T) -> None:
+        same = (
+            self.comparer is not None
+            and self.value is not _NOTHING
+            and self.comparer(self.value, value)
+        )
+        self.value, self.fresh = value, True
+        waiting, self.waiting = self.waiting, []
+        targets = waiting if same else list(self.observers)
+        for observer in targets:
+            observer.on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        self.ended = ("error", error)
+        for observer in list(self.observers):
+            observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self.ended = ("completed", None)
+        for observer in list(self.observers):
+            observer.on_completed()
+
+    def invalidate(self, _: Any = None) -> None:
+        self.fresh = False
+
+    def add(self, observer: abc.ObserverBase[T]) -> None:
+        self.observers.append(observer)
+        if self.value is not _NOTHING and self.fresh:
+            observer.on_next(self.value)
+        else:
+            self.waiting.append(observer)
+
+    def remove(self, observer: abc.ObserverBase[T]) -> None:
+        for group in (self.observers, self.waiting):
+            if observer in group:
+                group.remove(observer)
+
+
+def share_latest(
+    invalidations: Observable[Any] | None = None,
+    comparer: Callable[[Any, Any], bool] | None = None,
+) -> Callable[[Observable[T]], Observable[T]]:
     """Share one subscription among all subscribers and replay the latest value.
 
     The source is subscribed on the first subscription and disposed with the
     last; a later subscriber starts afresh and is never handed a value from
-    before the reset.
+    before the reset. Each ``invalidations`` item marks the latest value
+    stale: until the next value, a new subscriber waits for it rather than
+    getting the old one. With a ``comparer``, a value equal to the latest
+    reaches only the subscribers still waiting for one.
 
     ::
 
-        source:  --1---2---|
-        sub A:   ^-1---2---|
-        sub B:        ^1-2---|     (B joins after 1 and gets it at once)
+        source:        --1------2---|
+        invalidations: ------x------
+        sub A:         ^-1------2---|
+        sub B:            ^1--------|     (joins after 1: gets it at once)
+        sub C:                ^-2---|     (joins while stale: waits for 2)
     """
 
     def _share(source: Observable[T]) -> Observable[T]:
-        state: dict[str, Any] = {"subject": None, "connection": None, "count": 0}
+        state: dict[str, Any] = {"latest": None, "connection": None}
 
         def subscribe(
             observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            subject = state["subject"]
-            if subject is None:
-                subject = state["subject"] = ReplaySubject[T](1)
-            inner = subject.subscribe(observer, scheduler=scheduler)
-            state["count"] += 1
-            if state["count"] == 1:
-                state["connection"] = source.subscribe(subject, scheduler=scheduler)
-
-            disposed = [False]
+            latest: _Latest[T] | None = state["latest"]
+            if latest is not None and latest.ended is not None:
+                kind, error = latest.ended
+                if kind == "error":
+                    observer.on_error(error)
+                else:
+                    observer.on_completed()
+                return Disposable()
+            first = latest is None
+            if latest is None:
+                latest = state["latest"] = _Latest(comparer)
+            latest.add(observer)
+            if first:
+                connection = CompositeDisposable()
+                state["connection"] = connection
+                if invalidations is not None:
+                    connection.add(invalidations.subscribe(latest.invalidate))
+                connection.add(
+                    source.subscribe(
+                        latest.on_next,
+                        latest.on_error,
+                        latest.on_completed,
+                        scheduler=scheduler,
+                    )
+                )
 
             def dispose() -> None:
-                if disposed[0]:
-                    return
-                disposed[0] = True
-                inner.dispose()
-                state["count"] -= 1
-                if state["count"] == 0:
+                assert latest is not None
+                latest.remove(observer)
+                if not latest.observers and state["latest"] is latest:
+                    state["latest"] = None
                     connection, state["connection"] = state["connection"], None
-                    state["subject"] = None
                     if connection is not None:
                         connection.dispose()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -45,8 +46,10 @@ class FakeEngine:
         *,
         respond: Responder | None = None,
         greet: Frame | None = ON_CONNECTED,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.replies = dict(replies or {})
+        self.ssl = ssl
         self.respond = respond
         self.greet = greet
         self.received: list[Frame] = []
@@ -61,10 +64,13 @@ class FakeEngine:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/app/fake"
+        scheme = "wss" if self.ssl is not None else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/app/fake"
 
     async def start(self) -> FakeEngine:
-        self._server = await serve(self._handle, "127.0.0.1", 0, max_size=None)
+        self._server = await serve(
+            self._handle, "127.0.0.1", 0, max_size=None, ssl=self.ssl
+        )
         return self
 
     async def stop(self) -> None:
