@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 from reactivex import Observable
@@ -12,7 +12,7 @@ T = TypeVar("T")
 _END: Any = object()
 
 
-async def values(observable: Observable[T]) -> AsyncIterator[T]:
+async def values(observable: Observable[T]) -> AsyncGenerator[T, None]:
     """Iterate over an Observable's values.
 
     ``async for layout in values(obj.layouts()): ...``

@@ -118,13 +118,15 @@ async def test_a_late_subscriber_after_a_change_waits_for_the_fresh_layout(slow)
     async with rxqix.Session(slow.url) as qix:
         obj = await (await qix.open_doc("a")).get_object("o")
         seen = []
-        keep = obj.layouts().subscribe(seen.append)
-        while not seen:
-            await asyncio.sleep(0.01)
+        got = asyncio.Event()
+        keep = obj.layouts().subscribe(lambda layout: (seen.append(layout), got.set()))
+        await asyncio.wait_for(got.wait(), 5)
         assert seen == [{"n": 1}]
         slow.app.hold = asyncio.Event()
         await slow.push({"jsonrpc": "2.0", "change": [2]})
-        while slow.app.calls < 2:  # the change is in and the refetch is held
+        for _ in range(500):  # until the change is in and the refetch is held
+            if slow.app.calls >= 2:
+                break
             await asyncio.sleep(0.01)
         late = asyncio.ensure_future(rxqix.first(obj.layouts()))
         await asyncio.sleep(0.05)

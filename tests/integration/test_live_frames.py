@@ -55,5 +55,6 @@ async def test_a_selection_during_a_fetch_gives_only_whole_states():
                 seen.append((len(frame), int(frame["flights"].sum())))
                 if seen[-1] == state("month = 1"):
                     break
-            assert selecting and await selecting[0] is True
+            assert selecting
+            assert await selecting[0] is True
     assert set(seen) <= valid, seen
