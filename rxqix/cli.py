@@ -13,6 +13,7 @@ from typing import Any
 
 import rxqix
 from rxqix.api import ApiObject
+from rxqix.engine.errors import EngineError as EngineFault
 
 DEMO_APP = "nycflights13"
 
@@ -97,6 +98,19 @@ async def _engine_url(url: str | None) -> AsyncIterator[str]:
         yield engine.url
 
 
+ANSWER_TIMEOUT = 30.0
+
+
+async def _answer(call: Any, what: str) -> Any:
+    """Await an engine call, failing clearly if the engine never answers."""
+    try:
+        return await asyncio.wait_for(call, ANSWER_TIMEOUT)
+    except TimeoutError:
+        raise TimeoutError(
+            f"the engine did not answer {what} within {ANSWER_TIMEOUT:.0f} s"
+        ) from None
+
+
 async def _next_layout(queue: asyncio.Queue[Any]) -> dict[str, Any]:
     item = await asyncio.wait_for(queue.get(), timeout=30)
     if isinstance(item, BaseException):
@@ -112,8 +126,10 @@ async def run_demo(url: str | None, app: str) -> list[tuple[str, float]]:
         session.state.subscribe(lambda s: print(f"[session {s.value}]"))
         qix = await session.open()
         try:
-            doc = await qix.open_doc(app)
-            table = await doc.create_session_object(CARRIER_CUBE)
+            doc = await _answer(qix.open_doc(app), f"OpenDoc {app!r}")
+            table = await _answer(
+                doc.create_session_object(CARRIER_CUBE), "CreateSessionObject"
+            )
             queue: asyncio.Queue[Any] = asyncio.Queue()
             table.layouts().subscribe(queue.put_nowait, queue.put_nowait)
 
@@ -122,7 +138,7 @@ async def run_demo(url: str | None, app: str) -> list[tuple[str, float]]:
 
             for name, select in _steps(doc):
                 started = time.perf_counter()
-                await select()
+                await _answer(select(), name)
                 layout = await _next_layout(queue)
                 elapsed = (time.perf_counter() - started) * 1000
                 timings.append((name, elapsed))
@@ -220,6 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except rxqix.RxqixError as exc:
         print(f"rxqix: {type(exc).__name__}: {exc} (code {exc.code})", file=sys.stderr)
+        return 1
+    except EngineFault as exc:
+        print(f"rxqix: the engine cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError, OverflowError, ValueError) as exc:
+        print(f"rxqix: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 
