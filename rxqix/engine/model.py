@@ -938,6 +938,10 @@ def _totals(
 
 def _floats(raw: Any) -> FloatArray:
     """Fetched numbers as floats, NaN where NULL."""
+    if not isinstance(raw, np.ma.MaskedArray):
+        # Without NULLs there is no mask, and wrapping one costs more than
+        # the conversion.
+        return np.asarray(raw, dtype=np.float64)
     return np.asarray(np.ma.filled(np.ma.asarray(raw, dtype=np.float64), np.nan))
 
 
