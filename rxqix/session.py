@@ -524,10 +524,7 @@ class Session(Emitter):
     async def _reattach(
         self, only_if_attached: bool
     ) -> tuple[list[tuple[ApiObject, int]], list[ApiObject]]:
-        try:
-            await self._connect()
-        except BaseException:
-            raise
+        await self._connect()
         assert self._connected is not None
         try:
             session_state = await asyncio.wait_for(
