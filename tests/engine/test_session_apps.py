@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pandas as pd
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from raw_client import Client, Connect
 
 import rxqix
 from rxqix.engine import Engine
@@ -19,52 +16,6 @@ from rxqix.engine.apps import AppData
 SESSION_APP_ID = re.compile(
     r"^SessionApp_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
-
-
-class Client:
-    """A raw QIX client over one socket."""
-
-    def __init__(self, ws: ClientConnection, state: str) -> None:
-        self.ws = ws
-        self.state = state
-        self._id = 0
-
-    async def send(
-        self, method: str, handle: int = -1, params: Any = (), **extra: Any
-    ) -> dict[str, Any]:
-        self._id += 1
-        frame = {"jsonrpc": "2.0", "id": self._id, "handle": handle, "method": method}
-        frame.update(params=list(params) if isinstance(params, tuple) else params)
-        frame.update(extra)
-        await self.ws.send(json.dumps(frame))
-        reply: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-        return reply
-
-    async def result(
-        self, method: str, handle: int = -1, params: Any = (), **extra: Any
-    ) -> dict[str, Any]:
-        reply = await self.send(method, handle, params, **extra)
-        assert "error" not in reply, reply
-        result: dict[str, Any] = reply["result"]
-        return result
-
-
-class Connect:
-    """``async with Connect(url) as client``: open a socket, read OnConnected."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._ws: ClientConnection | None = None
-
-    async def __aenter__(self) -> Client:
-        self._ws = await connect(self.url)
-        hello = json.loads(await self._ws.recv())
-        return Client(self._ws, hello["params"]["qSessionState"])
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._ws is not None
-        await self._ws.close()
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
